@@ -1,0 +1,195 @@
+"""NeuralHeadModel: identity latent -> mapping -> tri-planes (expression in feature space)
+-> decoder -> volume rendering at the neural resolution -> super-resolution of the
+unshaded G-buffer -> SH shading (albedo x irradiance(normal) + learned residual).
+
+Shading happens last and reads only the upsampled G-buffer, so a lighting change never
+touches geometry or albedo and can be redone without marching a single ray.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.lighting import sh_irradiance
+from core.model.config import ModelConfig
+from core.model.networks import (
+    Decoder, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
+)
+from core.model.rendering import (
+    DensityGrid, composite, importance_depths, proposal_band, ray_box_bounds, stratified_depths,
+)
+
+
+@dataclass
+class GBuffer:
+    """Unshaded buffers at one resolution, premultiplied by alpha, channels last."""
+
+    albedo: torch.Tensor   # (H, W, 3)
+    normal: torch.Tensor   # (H, W, 3)
+    features: torch.Tensor  # (H, W, F)
+    alpha: torch.Tensor    # (H, W)
+    depth: torch.Tensor    # (H, W) expected ray distance x alpha
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.alpha.shape)
+
+
+@dataclass
+class ShadedFrame:
+    """Every render's outputs, straight (not premultiplied), channels last, float."""
+
+    rgb: torch.Tensor       # composited over the background
+    albedo: torch.Tensor
+    shading: torch.Tensor   # diffuse shading (irradiance x occlusion)
+    specular: torch.Tensor
+    normal: torch.Tensor    # world-space unit normals (0 where empty)
+    depth: torch.Tensor     # ray distance (0 where empty)
+    alpha: torch.Tensor
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How rays are sampled. `naive`: EG3D's stratified + importance everywhere.
+    Otherwise: grid-guided band with `band_samples` network samples per hit ray."""
+
+    naive: bool = False
+    coarse: int = 48
+    importance: int = 48
+    band_samples: int = 12
+    grid_lookups: int = 64
+    jitter: bool = False
+
+
+class NeuralHeadModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
+        self.expression_mapping = MappingNetwork(cfg.num_expressions, cfg.expression_dim, 2)
+        self.generator = TriPlaneGenerator(cfg)
+        self.decoder = Decoder(cfg)
+        self.gbuffer_channels = 3 + 3 + cfg.shading_features + 1
+        self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels)
+        self.lighting_residual = LightingResidual(cfg)
+        self.register_buffer("prior_mean", torch.zeros(cfg.latent_dim))
+        self.register_buffer("prior_basis", torch.eye(cfg.latent_dim))
+
+    # -- identity and expression -> tri-planes -------------------------------------------
+    def identity_features(self, latent):
+        """latent (B, latent_dim) -> (identity feature maps, style w); cache per identity."""
+        w = self.mapping(latent)
+        return self.generator.identity_features(w), w
+
+    def planes(self, features, w, expression):
+        """Cached identity features + expression weights (B, E) -> planes (B, 3, C, R, R)."""
+        return self.generator.planes(features, w, self.expression_mapping(expression))
+
+    def generate_planes(self, latent, expression):
+        features, w = self.identity_features(latent)
+        return self.planes(features, w, expression)
+
+    # -- per-point queries -----------------------------------------------------------------
+    def query(self, planes, points):
+        """planes (3, C, R, R), points (N, 3) -> sigma, albedo, normal, features."""
+        return self.decoder(sample_triplanes(planes, points))
+
+    def sample_density(self, points, planes):
+        """Density at world points (N, 3); for mesh extraction and the occupancy grid."""
+        return self.decoder.density(sample_triplanes(planes, points))
+
+    def density_grid(self, planes, resolution: int | None = None) -> DensityGrid:
+        res = resolution or self.cfg.density_grid_resolution
+        with torch.no_grad():
+            return DensityGrid.build(lambda p: self.sample_density(p, planes), res, device=planes.device)
+
+    # -- ray marching ----------------------------------------------------------------------------
+    def _integrate(self, planes, origins, dirs, depths):
+        n_rays, n_samples = depths.shape
+        pts = (origins[:, None] + dirs[:, None] * depths[..., None]).reshape(-1, 3)
+        sigma, albedo, normal, feats = self.query(planes, pts)
+        values = torch.cat([albedo, normal, feats], -1).reshape(n_rays, n_samples, -1)
+        out, alpha, depth, _ = composite(sigma.reshape(n_rays, n_samples), values, depths)
+        return out, alpha, depth
+
+    def march(self, planes, origins, dirs, plan: SamplingPlan, grid: DensityGrid | None = None,
+              chunk: int = 512, generator=None):
+        """Rays (N, 3) -> premultiplied [albedo, normal, features] (N, 6+F), alpha, depth x alpha."""
+        n = origins.shape[0]
+        c_out = 6 + self.cfg.shading_features
+        out = origins.new_zeros(n, c_out)
+        alpha = origins.new_zeros(n)
+        depth = origins.new_zeros(n)
+        t0, t1, valid = ray_box_bounds(origins, dirs)
+        if plan.naive:
+            idx = valid.nonzero()[:, 0]
+        else:
+            if grid is None:
+                grid = self.density_grid(planes)
+            a, b, hit = proposal_band(grid, origins[valid], dirs[valid], t0[valid], t1[valid], plan.grid_lookups)
+            idx = valid.nonzero()[:, 0][hit]
+            t0, t1 = t0.clone(), t1.clone()
+            t0[valid], t1[valid] = a, b
+        for s in range(0, idx.numel(), chunk):
+            i = idx[s:s + chunk]
+            o, d, ta, tb = origins[i], dirs[i], t0[i], t1[i]
+            if plan.naive:
+                coarse = stratified_depths(ta, tb, plan.coarse, plan.jitter, generator)
+                with torch.no_grad():
+                    sig = self.sample_density(
+                        (o[:, None] + d[:, None] * coarse[..., None]).reshape(-1, 3), planes
+                    ).reshape(coarse.shape)
+                    from core.model.rendering import composite_weights
+                    w = composite_weights(sig, coarse)
+                    w = torch.cat([w[:, :1], w], -1)  # one weight per coarse depth
+                fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
+                depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
+            else:
+                u = torch.linspace(0.0, 1.0, plan.band_samples, device=o.device, dtype=o.dtype)
+                depths = ta[:, None] + (tb - ta)[:, None] * u
+            o_c, a_c, d_c = self._integrate(planes, o, d, depths)
+            out[i], alpha[i], depth[i] = o_c, a_c, d_c
+        return out, alpha, depth
+
+    def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
+                       grid: DensityGrid | None = None) -> GBuffer:
+        """Low-res march then super-resolution: the unshaded G-buffer at the output size."""
+        out, alpha, depth = self.march(planes, origins, dirs, plan, grid)
+        f = self.cfg.shading_features
+        low = torch.cat([out, alpha[:, None]], -1).reshape(height, width, -1).permute(2, 0, 1)[None]
+        high = self.superres(low)[0].permute(1, 2, 0)
+        s = self.cfg.superres_factor
+        d_high = F.interpolate(depth.reshape(1, 1, height, width), scale_factor=s, mode="bilinear",
+                               align_corners=False)[0, 0] if s > 1 else depth.reshape(height, width)
+        a_high = high[..., 6 + f].clamp(0.0, 1.0)
+        return GBuffer(high[..., 0:3], high[..., 3:6], high[..., 6:6 + f], a_high, d_high)
+
+    # -- shading -----------------------------------------------------------------------------
+    def shade(self, g: GBuffer, sh, background) -> ShadedFrame:
+        """Deferred SH shading of a G-buffer: the only step that depends on lighting."""
+        h, w = g.size
+        alpha = g.alpha
+        safe = alpha.clamp_min(1e-4)[..., None]
+        occupied = (alpha > 1e-4)[..., None]
+        albedo = torch.where(occupied, (g.albedo / safe).clamp(0.0, 1.0), torch.zeros_like(g.albedo))
+        normal = F.normalize(g.normal, dim=-1, eps=1e-6) * occupied
+        feats = torch.where(occupied, g.features / safe, torch.zeros_like(g.features))
+        irradiance = sh_irradiance(normal.reshape(-1, 3), sh).clamp_min(0.0)
+        occlusion, specular = self.lighting_residual(feats.reshape(-1, feats.shape[-1]), normal.reshape(-1, 3), sh)
+        shading = (irradiance * occlusion).reshape(h, w, 3)
+        specular = specular.reshape(h, w, 3)
+        a = alpha[..., None]
+        bg = torch.as_tensor(background, dtype=alpha.dtype, device=alpha.device)
+        rgb = (albedo * shading + specular) * a + (1.0 - a) * bg
+        depth = torch.where(alpha > 1e-4, g.depth / alpha.clamp_min(1e-4), torch.zeros_like(alpha))
+        return ShadedFrame(rgb, albedo, shading, specular, normal, depth, alpha)
+
+    # -- the prior ---------------------------------------------------------------------------
+    def set_prior(self, mean, basis):
+        mean = torch.as_tensor(mean, dtype=self.prior_mean.dtype)
+        basis = torch.as_tensor(basis, dtype=self.prior_basis.dtype)
+        self.prior_mean = mean.to(self.prior_mean.device)
+        self.prior_basis = basis.to(self.prior_basis.device)

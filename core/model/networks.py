@@ -1,0 +1,180 @@
+"""The learned parts of the head model: mapping, tri-plane generator, decoder,
+super-resolution and the lighting residual. Pure PyTorch: no custom CUDA."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.model.config import ModelConfig
+
+
+def lrelu(x):
+    """Leaky ReLU with StyleGAN's sqrt(2) gain, so activations keep their scale with depth."""
+    return F.leaky_relu(x, 0.2) * math.sqrt(2.0)
+
+
+class MappingNetwork(nn.Module):
+    """Identity latent -> style w (and expression weights -> expression style)."""
+
+    def __init__(self, in_dim: int, out_dim: int, layers: int):
+        super().__init__()
+        dims = [in_dim] + [out_dim] * layers
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        for layer in self.layers:
+            nn.init.normal_(layer.weight, std=1.0 / math.sqrt(layer.in_features))
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = lrelu(layer(x))
+        return x
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2 convolution: weights scaled per input channel by a style, then demodulated."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, style_dim: int, demodulate: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel) / math.sqrt(in_ch * kernel * kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.affine = nn.Linear(style_dim, in_ch)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.ones_(self.affine.bias)
+        self.demodulate = demodulate
+        self.padding = kernel // 2
+
+    def forward(self, x, style):
+        b, c, h, w = x.shape
+        s = self.affine(style)  # (b, in)
+        weight = self.weight[None] * s[:, None, :, None, None]
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        weight = weight.reshape(-1, c, *self.weight.shape[2:])
+        out = F.conv2d(x.reshape(1, b * c, h, w), weight, padding=self.padding, groups=b)
+        return out.reshape(b, -1, h, w) + self.bias[None, :, None, None]
+
+
+class TriPlaneGenerator(nn.Module):
+    """Style w -> identity feature map (cached) -> expression-modulated tri-planes.
+
+    Expression lives in feature space (NeRFFaceShop): the last two layers are modulated by
+    the identity style *and* the expression style, so an expression change re-runs only
+    those two layers on the cached identity features and never moves sample points.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        ch = cfg.synthesis_channels
+        self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))
+        self.blocks = nn.ModuleList()
+        prev = ch[0]
+        for i, c in enumerate(ch):
+            self.blocks.append(nn.ModuleList([ModulatedConv2d(prev, c, 3, cfg.w_dim), ModulatedConv2d(c, c, 3, cfg.w_dim)]))
+            prev = c
+        ex_style = cfg.w_dim + cfg.expression_dim
+        self.expression_conv = ModulatedConv2d(prev, prev, 3, ex_style)
+        self.to_planes = ModulatedConv2d(prev, 3 * cfg.plane_channels, 1, ex_style, demodulate=False)
+        self.plane_channels = cfg.plane_channels
+
+    def identity_features(self, w):
+        x = self.const.expand(w.shape[0], -1, -1, -1)
+        for i, (conv_a, conv_b) in enumerate(self.blocks):
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = lrelu(conv_a(x, w))
+            x = lrelu(conv_b(x, w))
+        return x
+
+    def planes(self, features, w, expression_style):
+        style = torch.cat([w, expression_style], dim=1)
+        x = lrelu(self.expression_conv(features, style)) + features
+        p = self.to_planes(x, style)
+        b, _, h, wd = p.shape
+        return p.reshape(b, 3, self.plane_channels, h, wd)
+
+
+def sample_triplanes(planes, points, box: float = 0.5):
+    """Features (N, C) at world points (N, 3) from planes (3, C, R, R), summed over planes.
+
+    Planes are XY, XZ and ZY (EG3D's projections); the box [-box, box]^3 maps to [-1, 1].
+    """
+    p = points / box
+    coords = torch.stack([p[:, [0, 1]], p[:, [0, 2]], p[:, [2, 1]]])  # (3, N, 2)
+    feats = F.grid_sample(planes, coords[:, :, None, :], mode="bilinear", padding_mode="zeros", align_corners=False)
+    return feats.sum(0)[:, :, 0].T  # (N, C)
+
+
+class Decoder(nn.Module):
+    """Per-sample MLP: tri-plane features -> density, albedo, normal, shading features."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.hidden = nn.Linear(cfg.plane_channels, cfg.decoder_hidden)
+        self.out = nn.Linear(cfg.decoder_hidden, 1 + 3 + 3 + cfg.shading_features)
+        self.density_bias = cfg.density_bias
+
+    def raw(self, features):
+        """Pre-activation outputs; column 0 plus density_bias is the density logit."""
+        return self.out(F.softplus(self.hidden(features)))
+
+    @staticmethod
+    def density_from_logit(logit):
+        return F.softplus(logit) * 10.0
+
+    def forward(self, features):
+        raw = self.raw(features)
+        sigma = self.density_from_logit(raw[:, 0] + self.density_bias)
+        albedo = torch.sigmoid(raw[:, 1:4]) * 1.002 - 0.001
+        normal = F.normalize(raw[:, 4:7], dim=-1, eps=1e-6)
+        return sigma, albedo, normal, raw[:, 7:]
+
+    def density(self, features):
+        h = F.softplus(self.hidden(features))
+        raw = h @ self.out.weight[:1].T + self.out.bias[:1]
+        return self.density_from_logit(raw[:, 0] + self.density_bias)
+
+
+class SuperResolution(nn.Module):
+    """Sub-pixel convolution over the unshaded G-buffer (albedo, normal, features, alpha).
+
+    Runs at the neural resolution and pixel-shuffles up, with a bilinear skip, so it costs
+    little; it upsamples *before* shading, so relighting never needs it again.
+    """
+
+    def __init__(self, channels: int, factor: int, hidden: int):
+        super().__init__()
+        self.factor = factor
+        self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, channels * factor * factor, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x):
+        skip = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
+        if self.factor == 1:
+            skip = x
+        r = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
+        return skip + F.pixel_shuffle(r, self.factor)
+
+
+class LightingResidual(nn.Module):
+    """What SH irradiance alone misses: occlusion/shadow (multiplicative) and specular
+    (additive), per pixel, from the shading features, the normal and the SH lighting."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.surface = nn.Linear(cfg.shading_features + 3, cfg.shading_hidden)
+        self.light = nn.Linear(27, cfg.shading_hidden, bias=False)
+        self.out = nn.Linear(cfg.shading_hidden, 4)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, features, normals, sh):
+        """features (N, F), normals (N, 3), sh (9, 3) -> occlusion (N, 1), specular (N, 3)."""
+        light = self.light(sh.reshape(1, 27))  # once per frame, not per pixel
+        h = F.relu(self.surface(torch.cat([features, normals], dim=-1)) + light)
+        o = self.out(h)
+        return 2.0 * torch.sigmoid(o[:, :1]), 0.25 * o[:, 1:]

@@ -1,0 +1,118 @@
+"""Volume rendering: ray/box bounds, the two ways of placing samples, compositing.
+
+Naive (EG3D): stratified samples over the whole ray, then importance samples from the
+coarse weights; every sample is a network query. Proposal (our CPU path): a cached
+density grid, looked up (not queried) along the ray, skips empty space and background
+rays altogether, and a few network samples cover only the band where the surface is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from core.camera import RAY_FAR, RAY_NEAR, SCENE_BOX
+
+
+def ray_box_bounds(origins, dirs, box: float = SCENE_BOX, near: float = RAY_NEAR, far: float = RAY_FAR):
+    """Entry/exit distances of rays through [-box, box]^3, clipped to [near, far]."""
+    inv = 1.0 / torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
+    ta = (-box - origins) * inv
+    tb = (box - origins) * inv
+    t0 = torch.minimum(ta, tb).amax(-1).clamp_min(near)
+    t1 = torch.maximum(ta, tb).amin(-1).clamp_max(far)
+    return t0, t1, t1 > t0 + 1e-6
+
+
+def stratified_depths(t0, t1, n: int, jitter: bool = False, generator=None):
+    """n depths per ray, one in each of n equal bins (bin centres unless jittered)."""
+    u = torch.arange(n, device=t0.device, dtype=t0.dtype)
+    if jitter:
+        u = u + torch.rand(t0.shape[0], n, device=t0.device, dtype=t0.dtype, generator=generator)
+    else:
+        u = u + 0.5
+    return t0[:, None] + (t1 - t0)[:, None] * (u / n)
+
+
+def importance_depths(depths, weights, n: int, jitter: bool = False, generator=None):
+    """n depths drawn from the piecewise-constant pdf the weights put on the bins between
+    consecutive `depths` (inverse CDF; deterministic quantiles unless jittered)."""
+    edges = 0.5 * (depths[:, 1:] + depths[:, :-1])
+    w = weights[:, 1:-1] + 1e-5
+    pdf = w / w.sum(-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), pdf.cumsum(-1)], -1)
+    if jitter:
+        u = torch.rand(cdf.shape[0], n, device=cdf.device, dtype=cdf.dtype, generator=generator)
+    else:
+        u = ((torch.arange(n, device=cdf.device, dtype=cdf.dtype) + 0.5) / n).expand(cdf.shape[0], n)
+    idx = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True)
+    lo = (idx - 1).clamp(0, edges.shape[1] - 1)
+    hi = idx.clamp(0, edges.shape[1] - 1)
+    c_lo, c_hi = torch.gather(cdf, 1, lo), torch.gather(cdf, 1, hi)
+    e_lo, e_hi = torch.gather(edges, 1, lo), torch.gather(edges, 1, hi)
+    frac = ((u - c_lo) / (c_hi - c_lo).clamp_min(1e-8)).clamp(0, 1)
+    return (e_lo + frac * (e_hi - e_lo)).detach()
+
+
+def composite_weights(sigma, depths):
+    """Weights of the intervals between consecutive depths, using the mean density of the
+    two ends (EG3D's ray marcher): (R, S) -> (R, S-1)."""
+    deltas = depths[:, 1:] - depths[:, :-1]
+    sigma_mid = 0.5 * (sigma[:, 1:] + sigma[:, :-1])
+    alpha = 1.0 - torch.exp(-sigma_mid * deltas)
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
+    return alpha * trans
+
+
+def composite(sigma, values, depths):
+    """Integrate per-sample values (R, S, C) along rays -> premultiplied (R, C), alpha (R,),
+    expected depth times alpha (R,), and the interval weights."""
+    weights = composite_weights(sigma, depths)
+    mid = 0.5 * (values[:, 1:] + values[:, :-1])
+    out = (weights[..., None] * mid).sum(1)
+    depth_mid = 0.5 * (depths[:, 1:] + depths[:, :-1])
+    return out, weights.sum(1), (weights * depth_mid).sum(1), weights
+
+
+@dataclass
+class DensityGrid:
+    """Conservative density on a G^3 lattice of the scene box (max over each cell's
+    neighbourhood), used only to decide where the network is worth asking."""
+
+    values: torch.Tensor  # (1, 1, G, G, G), indexed [z, y, x] as grid_sample expects
+    box: float = SCENE_BOX
+
+    @classmethod
+    def build(cls, density_fn, resolution: int, box: float = SCENE_BOX, device="cpu", chunk: int = 65536):
+        g = torch.linspace(-box, box, resolution, device=device)
+        zz, yy, xx = torch.meshgrid(g, g, g, indexing="ij")
+        pts = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
+        sig = torch.cat([density_fn(pts[i:i + chunk]) for i in range(0, pts.shape[0], chunk)])
+        vol = sig.reshape(1, 1, resolution, resolution, resolution)
+        vol = F.max_pool3d(vol, 3, stride=1, padding=1)
+        return cls(vol, box)
+
+    def lookup(self, points):
+        coords = (points / self.box).reshape(1, -1, 1, 1, 3)
+        return F.grid_sample(self.values, coords, mode="bilinear", align_corners=True, padding_mode="zeros").reshape(-1)
+
+
+def proposal_band(grid: DensityGrid, origins, dirs, t0, t1, lookups: int, threshold: float = 1e-3):
+    """Per ray, the depth band [a, b] that holds the surface according to the grid, and a
+    mask of rays that hit anything at all. The band is padded by one lookup step each way."""
+    ts = stratified_depths(t0, t1, lookups)
+    pts = origins[:, None] + dirs[:, None] * ts[..., None]
+    sigma = grid.lookup(pts.reshape(-1, 3)).reshape(ts.shape)
+    step = ((t1 - t0) / lookups)[:, None]
+    alpha = 1.0 - torch.exp(-sigma * step)
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)
+    weights = alpha * trans[:, :-1]
+    total = weights.sum(-1)
+    hit = total > threshold
+    cum = weights.cumsum(-1)
+    first = (cum > threshold * 0.1).float().argmax(-1)
+    last = (cum >= total[:, None] - threshold * 0.1).float().argmax(-1)
+    a = torch.gather(ts, 1, first[:, None])[:, 0] - 1.5 * step[:, 0]
+    b = torch.gather(ts, 1, last[:, None])[:, 0] + 1.5 * step[:, 0]
+    return torch.maximum(a, t0), torch.minimum(b, t1), hit

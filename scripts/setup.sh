@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of .venv from the project's own files.
+# CPU machines: torch==2.13.0 is installed first so that the `torch>=2.5` range in
+# pyproject.toml is already satisfied and pip never pulls the CUDA wheels.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="${AVATAR_STUDIO_VENV:-$root/.venv}"
+stamp="$venv/.avatar-studio-installed"
+want="$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+python3 -m venv "$venv"
+py="$venv/bin/python"
+"$py" -m pip install -q --upgrade "pip>=23" "setuptools>=68,<81" wheel
+if command -v nvidia-smi >/dev/null 2>&1 && [ "${AVATAR_STUDIO_CPU_ONLY:-0}" != "1" ]; then
+    "$py" -m pip install -q "torch>=2.5"
+else
+    "$py" -m pip install -q "torch==2.13.0"
+fi
+"$py" -m pip install -q -e ".[gui,dev]"
+echo "$want" > "$stamp"
