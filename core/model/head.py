@@ -19,7 +19,8 @@ from core.model.networks import (
     Decoder, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
 )
 from core.model.rendering import (
-    DensityGrid, composite, importance_depths, proposal_band, ray_box_bounds, stratified_depths,
+    DensityGrid, band_depths, composite, composite_weights, importance_depths, proposal_band, ray_box_bounds,
+    stratified_depths,
 )
 
 
@@ -142,14 +143,12 @@ class NeuralHeadModel(nn.Module):
                     sig = self.sample_density(
                         (o[:, None] + d[:, None] * coarse[..., None]).reshape(-1, 3), planes
                     ).reshape(coarse.shape)
-                    from core.model.rendering import composite_weights
                     w = composite_weights(sig, coarse)
                     w = torch.cat([w[:, :1], w], -1)  # one weight per coarse depth
                 fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
                 depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
             else:
-                u = torch.linspace(0.0, 1.0, plan.band_samples, device=o.device, dtype=o.dtype)
-                depths = ta[:, None] + (tb - ta)[:, None] * u
+                depths = band_depths(ta, tb, plan.band_samples)
             o_c, a_c, d_c = self._integrate(planes, o, d, depths)
             out[i], alpha[i], depth[i] = o_c, a_c, d_c
         return out, alpha, depth

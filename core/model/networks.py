@@ -41,8 +41,8 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel) / math.sqrt(in_ch * kernel * kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.affine = nn.Linear(style_dim, in_ch)
-        nn.init.zeros_(self.affine.weight)
-        nn.init.ones_(self.affine.bias)
+        nn.init.normal_(self.affine.weight, std=1.0 / math.sqrt(style_dim))
+        nn.init.ones_(self.affine.bias)  # styles start around 1: every input channel is used
         self.demodulate = demodulate
         self.padding = kernel // 2
 

@@ -7,6 +7,7 @@ rays altogether, and a few network samples cover only the band where the surface
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -77,10 +78,13 @@ def composite(sigma, values, depths):
 
 @dataclass
 class DensityGrid:
-    """Conservative density on a G^3 lattice of the scene box (max over each cell's
-    neighbourhood), used only to decide where the network is worth asking."""
+    """Density sampled on a G^3 lattice of the scene box, used only to decide where the
+    network is worth asking. `values` is the density itself (trilinear between lattice
+    points, an estimate of where light stops); `bound` is its max over each point's
+    neighbourhood (conservative: nothing denser hides between lattice points)."""
 
     values: torch.Tensor  # (1, 1, G, G, G), indexed [z, y, x] as grid_sample expects
+    bound: torch.Tensor
     box: float = SCENE_BOX
 
     @classmethod
@@ -89,30 +93,37 @@ class DensityGrid:
         zz, yy, xx = torch.meshgrid(g, g, g, indexing="ij")
         pts = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
         sig = torch.cat([density_fn(pts[i:i + chunk]) for i in range(0, pts.shape[0], chunk)])
-        vol = sig.reshape(1, 1, resolution, resolution, resolution)
-        vol = F.max_pool3d(vol, 3, stride=1, padding=1)
-        return cls(vol, box)
+        vol = sig.reshape(1, 1, resolution, resolution, resolution).float()
+        return cls(vol, F.max_pool3d(vol, 3, stride=1, padding=1), box)
 
-    def lookup(self, points):
+    def lookup(self, points, conservative: bool = False):
+        vol = self.bound if conservative else self.values
         coords = (points / self.box).reshape(1, -1, 1, 1, 3)
-        return F.grid_sample(self.values, coords, mode="bilinear", align_corners=True, padding_mode="zeros").reshape(-1)
+        return F.grid_sample(vol, coords, mode="bilinear", align_corners=True, padding_mode="zeros").reshape(-1)
 
 
 def proposal_band(grid: DensityGrid, origins, dirs, t0, t1, lookups: int, threshold: float = 1e-3):
-    """Per ray, the depth band [a, b] that holds the surface according to the grid, and a
-    mask of rays that hit anything at all. The band is padded by one lookup step each way."""
+    """Per ray, the depth band [a, b] that holds the surface, and a mask of rays that hit
+    anything. The band opens where the conservative grid first sees density and closes
+    where the grid's estimate of transmittance has fallen below `threshold`; it is padded
+    by two lookup steps at each end."""
     ts = stratified_depths(t0, t1, lookups)
-    pts = origins[:, None] + dirs[:, None] * ts[..., None]
-    sigma = grid.lookup(pts.reshape(-1, 3)).reshape(ts.shape)
+    pts = (origins[:, None] + dirs[:, None] * ts[..., None]).reshape(-1, 3)
     step = ((t1 - t0) / lookups)[:, None]
-    alpha = 1.0 - torch.exp(-sigma * step)
-    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], -1), -1)
-    weights = alpha * trans[:, :-1]
-    total = weights.sum(-1)
-    hit = total > threshold
-    cum = weights.cumsum(-1)
-    first = (cum > threshold * 0.1).float().argmax(-1)
-    last = (cum >= total[:, None] - threshold * 0.1).float().argmax(-1)
-    a = torch.gather(ts, 1, first[:, None])[:, 0] - 1.5 * step[:, 0]
-    b = torch.gather(ts, 1, last[:, None])[:, 0] + 1.5 * step[:, 0]
-    return torch.maximum(a, t0), torch.minimum(b, t1), hit
+    bound = grid.lookup(pts, conservative=True).reshape(ts.shape) * step
+    hit = (1.0 - torch.exp(-bound.sum(-1))) > threshold
+    first = (bound > threshold * 0.1).float().argmax(-1)
+    optical_depth = (grid.lookup(pts).reshape(ts.shape) * step).cumsum(-1)
+    # The trilinear grid blurs interior density outwards, so near silhouettes it thinks
+    # light stops sooner than it does: close the band only far past the threshold.
+    opaque = optical_depth > 3.0 * -math.log(threshold)
+    last = torch.where(opaque.any(-1), opaque.float().argmax(-1), torch.full_like(first, lookups - 1))
+    a = torch.maximum(torch.gather(ts, 1, first[:, None])[:, 0] - 2.0 * step[:, 0], t0)
+    b = torch.minimum(torch.gather(ts, 1, last[:, None])[:, 0] + 2.0 * step[:, 0], t1)
+    return a, b, hit
+
+
+def band_depths(a, b, n: int):
+    """n depths spread evenly over each ray's band, ends included."""
+    u = torch.linspace(0.0, 1.0, n, device=a.device, dtype=a.dtype)
+    return a[:, None] + (b - a)[:, None] * u

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+
+from core.engine import InferenceEngine, select_device
+from core.expression import Expression
+from core.lighting import SphericalHarmonicsLighting
+from core.state import OrbitPose, RenderSettings
+
+
+@pytest.fixture
+def engine(tiny_model):
+    return InferenceEngine(tiny_model, "cpu")
+
+
+@pytest.fixture
+def state(engine):
+    return engine.default_state(3).with_(render=RenderSettings(32, "refined"), camera=OrbitPose(yaw=15, pitch=5))
+
+
+def test_select_device():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="unknown device"):
+        select_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            select_device("cuda")
+
+
+@pytest.mark.parametrize("quality", ["preview", "refined", "naive"])
+def test_lighting_change_is_deferred_and_equals_full_render(tiny_model, state, quality):
+    engine = InferenceEngine(tiny_model, "cpu")
+    first = engine.render(state, quality)
+    assert not first.relit_only
+    relit_state = state.with_(lighting=SphericalHarmonicsLighting.preset("key-right"))
+    relit = engine.render(relit_state, quality)
+    assert relit.relit_only and "march+superres" not in relit.timings_ms
+    fresh = InferenceEngine(tiny_model, "cpu").render(relit_state, quality)
+    assert not fresh.relit_only
+    for name in ("rgb", "shading", "specular", "albedo", "normal"):
+        diff = (getattr(relit.frame, name) - getattr(fresh.frame, name)).abs().max().item()
+        assert diff < 1e-4, name
+    # lighting never moves geometry: alpha and depth are bit-identical, the image is not
+    assert torch.equal(relit.frame.alpha, first.frame.alpha)
+    assert torch.equal(relit.frame.depth, first.frame.depth)
+    assert torch.equal(relit.frame.albedo, first.frame.albedo)
+    assert (relit.frame.rgb - first.frame.rgb).abs().max() > 1e-2
+
+
+def test_every_other_control_rerenders(engine, state):
+    base = engine.render(state).frame.rgb
+    changes = {
+        "camera": state.with_(camera=OrbitPose(yaw=-30)),
+        "identity": state.with_(identity=engine.sample_identity(99)),
+        "expression": state.with_(expression=state.expression.with_value("jawOpen", 1.0)),
+    }
+    for what, s in changes.items():
+        r = engine.render(s)
+        assert not r.relit_only, what
+        assert (r.frame.rgb - base).abs().max() > 1e-3, what
+
+
+def test_quality_levels_and_sizes(engine, state):
+    refined = engine.render(state, "refined")
+    preview = engine.render(state, "preview")
+    assert refined.frame.rgb.shape == (32, 32, 3)
+    assert preview.frame.rgb.shape == (16, 16, 3)  # half the neural resolution while dragging
+    assert engine.render(state, "refined", neural_resolution=8).frame.rgb.shape == (16, 16, 3)
+    with pytest.raises(ValueError, match="quality"):
+        engine.render(state, "ultra")
+
+
+def test_background_colour_and_expression_names(engine, state):
+    s = state.with_(render=RenderSettings(32, "refined", "rgb", (0.0, 1.0, 0.0)))
+    f = engine.render(s).frame
+    empty = f.alpha < 1e-4
+    if empty.any():
+        np.testing.assert_allclose(f.rgb[empty].numpy(), np.tile([0.0, 1.0, 0.0], (int(empty.sum()), 1)), atol=1e-6)
+    # an expression from another name set is mapped onto the model's names
+    other = Expression(("jawOpen", "tongueOut"), [0.5, 1.0])
+    engine.render(state.with_(expression=other))
+
+
+def test_identity_of_wrong_size_is_a_clear_error(engine, state):
+    from core.identity import Identity
+
+    with pytest.raises(ValueError, match="latent has 3 values"):
+        engine.render(state.with_(identity=Identity(np.zeros(3))))
+
+
+def test_sample_density_for_mesh_extraction(engine, state):
+    pts = np.random.default_rng(0).uniform(-0.5, 0.5, size=(1000, 3))
+    sigma = engine.sample_density(pts, state.identity, state.expression)
+    assert sigma.shape == (1000,) and torch.isfinite(sigma).all() and (sigma >= 0).all()
