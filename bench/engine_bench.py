@@ -59,8 +59,23 @@ def time_path(engine, state, quality, res, repeats) -> float:
     return float(np.median(times))
 
 
-def run_benchmark(engine: InferenceEngine, resolutions=(32, 64, 128), repeats: int = 5, seed: int = 0, log=print) -> dict:
+def ground_truth_render(truth_model, state, res) -> torch.Tensor:
+    """Dense render of the model's own fitting target (where the checkpoint has one)."""
+    from core.camera import generate_rays
+
+    o, d = generate_rays(state.camera.to_camera(), res, res)
+    with torch.no_grad():
+        g = truth_model.render_gbuffer(torch.zeros(3, 1, 2, 2), o, d, res, res, REFERENCE_PLAN)
+        return truth_model.shade(truth_model.surface(g), state.lighting.as_tensor(), state.render.background).rgb
+
+
+def run_benchmark(engine: InferenceEngine, resolutions=(32, 64, 128), repeats: int = 5, seed: int = 0,
+                  identity=None, truth_model=None, log=print) -> dict:
+    """`identity`: whom to render (default: a prior sample); `truth_model`: what that
+    identity should look like, to report PSNR against ground truth as well."""
     state = engine.default_state(seed).with_(camera=OrbitPose(yaw=20.0, pitch=5.0))
+    if identity is not None:
+        state = state.with_(identity=identity)
     rows = []
     for res in resolutions:
         row = {"neural_resolution": res, "output_resolution": res * engine.cfg.superres_factor}
@@ -70,10 +85,14 @@ def run_benchmark(engine: InferenceEngine, resolutions=(32, 64, 128), repeats: i
             row[f"{quality}_ms"] = sec * 1e3
         # agreement with a dense reference (384 samples per ray) of the same state
         ref_g = engine._render_gbuffer(state, state.expression, res, REFERENCE_PLAN, {})
-        ref = engine.shade(ref_g, state).rgb
-        for quality in ("preview", "naive", "refined"):
-            img = engine.render(state, quality, res).frame.rgb
+        ref = engine.shade(engine.model.surface(ref_g), state).rgb
+        truth = ground_truth_render(truth_model, state, res) if truth_model is not None else None
+        images = {q: engine.render(state, q, res).frame.rgb for q in ("preview", "naive", "refined")}
+        for quality, img in images.items():
             row[f"{quality}_psnr_vs_reference"] = psnr(img, ref)
+            if truth is not None:
+                row[f"{quality}_psnr_vs_truth"] = psnr(img, truth)
+        row["preview_psnr_vs_naive"] = psnr(images["preview"], images["naive"])
         row["preview_speedup_vs_naive"] = row["naive_ms"] / row["preview_ms"]
         row["refined_speedup_vs_naive"] = row["naive_ms"] / row["refined_ms"]
         log(f"  neural {res}: preview {row['preview_fps']:.1f} fps, refined {row['refined_fps']:.1f} fps, "
@@ -131,6 +150,13 @@ def format_table(result: dict) -> str:
             f"  {r['naive_fps']:>9.2f}  {r['preview_speedup_vs_naive']:>12.1f}x"
             f"  {r['preview_psnr_vs_reference']:>19.2f}  {r['refined_psnr_vs_reference']:>7.2f}  {r['naive_psnr_vs_reference']:>5.2f}"
         )
+    if "preview_psnr_vs_truth" in result["paths"][0]:
+        lines.append("")
+        lines.append("neural  PSNR vs ground truth: preview  refined  naive   (preview - naive)   PSNR preview vs naive")
+        for r in result["paths"]:
+            lines.append(f"{r['neural_resolution']:>6}  {r['preview_psnr_vs_truth']:>27.2f}  {r['refined_psnr_vs_truth']:>7.2f}"
+                         f"  {r['naive_psnr_vs_truth']:>5.2f}   {r['preview_psnr_vs_truth'] - r['naive_psnr_vs_truth']:>+17.2f}"
+                         f"   {r['preview_psnr_vs_naive']:>21.2f}")
     lines.append("")
     lines.append(f"lighting-only update at 256x256: {result['relight_256_per_s']:.0f}/s ({result['relight_256_ms']:.1f} ms)")
     lines.append(f"identity change (planes): {result['identity_change_ms']:.0f} ms; "
@@ -142,7 +168,15 @@ def run_bench(args) -> int:
     engine = InferenceEngine.from_checkpoint(args.model, args.device)
     resolutions = tuple(int(x) for x in str(args.resolutions).split(",") if x.strip())
     print(f"benchmarking on {device_name(engine.device)} ...")
-    result = run_benchmark(engine, resolutions, args.repeats)
+    identity, truth = None, None
+    codes = getattr(engine, "provenance", {}).get("identity_codes")
+    if codes:
+        from core.identity import Identity
+        from training.shape_fit import analytic_reference
+
+        identity = Identity(np.asarray(codes[0]), name="fitted head 0")
+        truth = analytic_reference(engine.model, engine.provenance, 0)
+    result = run_benchmark(engine, resolutions, args.repeats, identity=identity, truth_model=truth)
     print(format_table(result))
     if args.json:
         from core.fileio import atomic_write_text

@@ -5,7 +5,7 @@ Why it is fast on a CPU:
   expression) (two cheap layers), each with a conservative density grid;
 - the grid skips empty space and background rays, and a few network samples cover only
   the band that holds the surface (the naive path marches 48 + 48 samples on every ray);
-- the unshaded G-buffer is cached per (identity, expression, camera, resolution), so a
+- the unshaded surface (G-buffer) is cached per (identity, expression, camera, resolution), so a
   lighting-only change re-shades it: no ray is marched, no network but the per-pixel
   lighting residual runs;
 - quality levels: `preview` (half the neural resolution, 10 samples) while dragging,
@@ -25,7 +25,7 @@ import torch
 
 from core.camera import generate_rays
 from core.identity import Identity, IdentityPrior
-from core.model.head import GBuffer, NeuralHeadModel, SamplingPlan, ShadedFrame
+from core.model.head import GBuffer, NeuralHeadModel, SamplingPlan, ShadedFrame, Surface
 from core.state import AvatarState
 
 
@@ -98,7 +98,7 @@ class InferenceEngine:
         self.prior = IdentityPrior(model.prior_mean.cpu().numpy(), model.prior_basis.cpu().numpy())
         self._identity_cache = _LRU(cache_size)
         self._planes_cache = _LRU(cache_size)
-        self._gbuffer_cache = _LRU(4)
+        self._surface_cache = _LRU(4)
         self._lock = threading.RLock()
 
     @classmethod
@@ -184,13 +184,13 @@ class InferenceEngine:
             expression = state.expression.with_names(self.cfg.expression_names)
             cam_key = tuple(np.round(state.camera.to_camera().to_label(), 9))
             key = (state.identity.key(), expression.key(), cam_key, res, quality)
-            gbuffer = self._gbuffer_cache.get(key)
-            relit_only = gbuffer is not None
-            if gbuffer is None:
-                gbuffer = self._render_gbuffer(state, expression, res, level.plan, timings)
-                self._gbuffer_cache.put(key, gbuffer)
+            surface = self._surface_cache.get(key)
+            relit_only = surface is not None
+            if surface is None:
+                surface = self.model.surface(self._render_gbuffer(state, expression, res, level.plan, timings))
+                self._surface_cache.put(key, surface)
             t = time.perf_counter()
-            frame = self.shade(gbuffer, state)
+            frame = self.shade(surface, state)
             timings["shade"] = (time.perf_counter() - t) * 1e3
         return RenderResult(frame, quality, res, timings, relit_only)
 
@@ -211,11 +211,11 @@ class InferenceEngine:
         timings["march+superres"] = (time.perf_counter() - t) * 1e3
         return g
 
-    def shade(self, gbuffer: GBuffer, state: AvatarState) -> ShadedFrame:
-        """Deferred shading of a G-buffer under the state's lighting and background."""
+    def shade(self, surface: Surface, state: AvatarState) -> ShadedFrame:
+        """Deferred shading of a cached surface under the state's lighting and background."""
         with torch.no_grad():
             sh = state.lighting.as_tensor(self.device)
-            frame = self.model.shade(gbuffer, sh, state.render.background)
+            frame = self.model.shade(surface, sh, state.render.background)
         return ShadedFrame(*(x.detach().float().cpu() for x in (
             frame.rgb, frame.albedo, frame.shading, frame.specular, frame.normal, frame.depth, frame.alpha)))
 
@@ -223,4 +223,4 @@ class InferenceEngine:
         with self._lock:
             self._identity_cache.clear()
             self._planes_cache.clear()
-            self._gbuffer_cache.clear()
+            self._surface_cache.clear()

@@ -6,9 +6,13 @@ everything downstream (sliders, tracker, dataset labels) follows those names.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+PRESETS_FILE = Path(__file__).resolve().parents[1] / "resources" / "expression_presets.json"
 
 ARKIT_BLENDSHAPES = (
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -111,3 +115,9 @@ class Expression:
 
     def __hash__(self):
         return hash(self.key())
+
+
+def load_expression_presets(names=DEFAULT_EXPRESSION_NAMES, path: Path = PRESETS_FILE) -> dict[str, Expression]:
+    """Named expressions in a model's name set (weights for names it lacks are dropped)."""
+    data = json.loads(Path(path).read_text())
+    return {k: Expression.from_dict(v, names, strict=False) for k, v in data["presets"].items()}

@@ -170,3 +170,76 @@ def fit_analytic_heads(model_cfg: ModelConfig, cfg: ShapeFitConfig = ShapeFitCon
     basis[:, : prior.basis.shape[1]] = prior.basis
     model.set_prior(prior.mean, basis)
     return model.eval(), codes.detach(), log
+
+
+class AnalyticHeadModel(NeuralHeadModel):
+    """The fitting target itself, behind the model's interface: renders of it are the
+    ground truth a fitted model's renders are compared with (same sampler, same shading)."""
+
+    def __init__(self, cfg: ModelConfig, head: AnalyticHead, fit: ShapeFitConfig = ShapeFitConfig()):
+        super().__init__(cfg)
+        self.head, self.fit = head, fit
+
+    def query(self, planes, points):
+        with torch.enable_grad():
+            p = points.detach().requires_grad_(True)
+            sdf = self.head.sdf(p)
+            (grad,) = torch.autograd.grad(sdf.sum(), p)
+        sigma = self.head.density(sdf.detach(), self.fit.sharpness, self.fit.max_density)
+        return sigma, self.head.albedo(points), F.normalize(grad, dim=-1), points.new_zeros(points.shape[0], self.cfg.shading_features)
+
+    def sample_density(self, points, planes):
+        return self.head.density(self.head.sdf(points), self.fit.sharpness, self.fit.max_density)
+
+
+def analytic_reference(model: NeuralHeadModel, provenance: dict, index: int = 0) -> AnalyticHeadModel | None:
+    """The analytic head a shape-fitted checkpoint's identity `index` was fitted to."""
+    info = provenance.get("shape_fit")
+    if not info:
+        return None
+    fit = ShapeFitConfig(**info["config"])
+    ref = AnalyticHeadModel(model.cfg, AnalyticHead(fit.seed * 1000 + index), fit)
+    ref.superres.load_state_dict(model.superres.state_dict())
+    ref.lighting_residual.load_state_dict(model.lighting_residual.state_dict())
+    return ref.eval()
+
+
+def main(argv=None) -> int:
+    import argparse
+    import platform
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from core.checkpoint import save_checkpoint
+
+    ap = argparse.ArgumentParser(description="Fit the head model to analytic heads (the interim default model).")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=ShapeFitConfig.steps)
+    ap.add_argument("--heads", type=int, default=ShapeFitConfig.heads)
+    ap.add_argument("--seed", type=int, default=ShapeFitConfig.seed)
+    args = ap.parse_args(argv)
+    cfg = ShapeFitConfig(heads=args.heads, steps=args.steps, seed=args.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    bar = tqdm(total=cfg.steps, desc="shape fit", unit="step")
+
+    def progress(log):
+        bar.update(1)
+        bar.set_postfix(loss=f"{log['loss']:.3f}")
+
+    model, codes, log = fit_analytic_heads(ModelConfig(), cfg, progress)
+    bar.close()
+    provenance = {
+        "kind": "interim analytic-head shape fit (not trained on images)",
+        "command": f"python -m training.shape_fit --out {args.out} --steps {cfg.steps} --heads {cfg.heads} --seed {cfg.seed}",
+        "shape_fit": {"config": asdict(cfg), "final": log},
+        "identity_codes": codes.tolist(),
+        "machine": f"{platform.machine()} {platform.processor()} torch {torch.__version__} threads {torch.get_num_threads()}",
+    }
+    save_checkpoint(model, args.out, provenance)
+    print(f"wrote {args.out} after {log['seconds']:.0f} s (final loss {log['loss']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

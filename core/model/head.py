@@ -40,6 +40,19 @@ class GBuffer:
 
 
 @dataclass
+class Surface:
+    """A G-buffer made straight (not premultiplied): albedo, unit normals, shading
+    features and depth per pixel, plus alpha and the flat indices of covered pixels."""
+
+    albedo: torch.Tensor
+    normal: torch.Tensor
+    features: torch.Tensor
+    depth: torch.Tensor
+    alpha: torch.Tensor
+    occupied: torch.Tensor
+
+
+@dataclass
 class ShadedFrame:
     """Every render's outputs, straight (not premultiplied), channels last, float."""
 
@@ -167,24 +180,35 @@ class NeuralHeadModel(nn.Module):
         return GBuffer(high[..., 0:3], high[..., 3:6], high[..., 6:6 + f], a_high, d_high)
 
     # -- shading -----------------------------------------------------------------------------
-    def shade(self, g: GBuffer, sh, background) -> ShadedFrame:
-        """Deferred SH shading of a G-buffer: the only step that depends on lighting."""
-        h, w = g.size
+    def surface(self, g: GBuffer) -> "Surface":
+        """Un-premultiply a G-buffer: everything shading needs that lighting cannot change."""
         alpha = g.alpha
+        occupied = alpha > 1e-4
         safe = alpha.clamp_min(1e-4)[..., None]
-        occupied = (alpha > 1e-4)[..., None]
-        albedo = torch.where(occupied, (g.albedo / safe).clamp(0.0, 1.0), torch.zeros_like(g.albedo))
-        normal = F.normalize(g.normal, dim=-1, eps=1e-6) * occupied
-        feats = torch.where(occupied, g.features / safe, torch.zeros_like(g.features))
-        irradiance = sh_irradiance(normal.reshape(-1, 3), sh).clamp_min(0.0)
-        occlusion, specular = self.lighting_residual(feats.reshape(-1, feats.shape[-1]), normal.reshape(-1, 3), sh)
-        shading = (irradiance * occlusion).reshape(h, w, 3)
-        specular = specular.reshape(h, w, 3)
-        a = alpha[..., None]
-        bg = torch.as_tensor(background, dtype=alpha.dtype, device=alpha.device)
-        rgb = (albedo * shading + specular) * a + (1.0 - a) * bg
-        depth = torch.where(alpha > 1e-4, g.depth / alpha.clamp_min(1e-4), torch.zeros_like(alpha))
-        return ShadedFrame(rgb, albedo, shading, specular, normal, depth, alpha)
+        m = occupied[..., None]
+        return Surface(
+            albedo=torch.where(m, (g.albedo / safe).clamp(0.0, 1.0), torch.zeros_like(g.albedo)),
+            normal=F.normalize(g.normal, dim=-1, eps=1e-6) * m,
+            features=torch.where(m, g.features / safe, torch.zeros_like(g.features)),
+            depth=torch.where(occupied, g.depth / alpha.clamp_min(1e-4), torch.zeros_like(alpha)),
+            alpha=alpha,
+            occupied=occupied.reshape(-1).nonzero()[:, 0],
+        )
+
+    def shade(self, s: "Surface", sh, background) -> ShadedFrame:
+        """Deferred SH shading: the only step that depends on lighting. Only pixels with
+        some surface are shaded; the rest is background."""
+        h, w = s.alpha.shape
+        idx = s.occupied
+        normal = s.normal.reshape(-1, 3)[idx]
+        irradiance = sh_irradiance(normal, sh).clamp_min(0.0)
+        occlusion, specular_px = self.lighting_residual(s.features.reshape(h * w, -1)[idx], normal, sh)
+        shading = s.alpha.new_zeros(h * w, 3).index_copy(0, idx, irradiance * occlusion).reshape(h, w, 3)
+        specular = s.alpha.new_zeros(h * w, 3).index_copy(0, idx, specular_px).reshape(h, w, 3)
+        a = s.alpha[..., None]
+        bg = torch.as_tensor(background, dtype=a.dtype, device=a.device)
+        rgb = (s.albedo * shading + specular) * a + (1.0 - a) * bg
+        return ShadedFrame(rgb, s.albedo, shading, specular, s.normal, s.depth, s.alpha)
 
     # -- the prior ---------------------------------------------------------------------------
     def set_prior(self, mean, basis):

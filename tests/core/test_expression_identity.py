@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.expression import ARKIT_BLENDSHAPES, DEFAULT_EXPRESSION_NAMES, Expression
+from core.expression import ARKIT_BLENDSHAPES, DEFAULT_EXPRESSION_NAMES, Expression, load_expression_presets
 from core.identity import Identity, IdentityPrior
 
 
@@ -48,3 +48,11 @@ def test_identity_json_and_interpolation():
     assert Identity.from_json(a.to_json()) == a
     with pytest.raises(ValueError):
         Identity(np.array([np.nan]))
+
+
+def test_expression_presets_load_in_any_name_set():
+    presets = load_expression_presets()
+    assert presets["neutral"] == Expression.neutral()
+    assert presets["smile"]["mouthSmileLeft"] > 0.5
+    small = load_expression_presets(("jawOpen",))
+    assert small["surprise"].names == ("jawOpen",) and small["surprise"]["jawOpen"] == 0.6

@@ -19,7 +19,7 @@ def test_random_model_renders_every_gbuffer(tiny_model):
     with torch.no_grad():
         for plan in (SamplingPlan(naive=True, coarse=8, importance=8), SamplingPlan(band_samples=6)):
             g = tiny_model.render_gbuffer(planes, o, d, 12, 12, plan)
-            f = tiny_model.shade(g, SphericalHarmonicsLighting.preset("studio").as_tensor(), (1, 1, 1))
+            f = tiny_model.shade(tiny_model.surface(g), SphericalHarmonicsLighting.preset("studio").as_tensor(), (1, 1, 1))
             side = 12 * cfg.superres_factor
             for name in ("rgb", "albedo", "shading", "normal", "specular"):
                 t = getattr(f, name)
@@ -108,9 +108,9 @@ def test_grid_guided_band_sampling_matches_dense_marching(tiny_config):
     sh = SphericalHarmonicsLighting.preset("key-left").as_tensor()
     with torch.no_grad():
         grid = DensityGrid.build(lambda p: model.sample_density(p, planes), 32)
-        ref = model.shade(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True, coarse=256, importance=256)), sh, (1, 1, 1))
-        naive = model.shade(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True)), sh, (1, 1, 1))
-        fast = model.shade(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(band_samples=12), grid), sh, (1, 1, 1))
+        ref = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True, coarse=256, importance=256))), sh, (1, 1, 1))
+        naive = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True))), sh, (1, 1, 1))
+        fast = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(band_samples=12), grid)), sh, (1, 1, 1))
     assert psnr(naive.rgb, ref.rgb) > 40
     assert psnr(fast.rgb, ref.rgb) > 40
     assert (fast.alpha - ref.alpha).abs().max() < 0.05
