@@ -83,8 +83,7 @@ class DensityGrid:
     points, an estimate of where light stops); `bound` is its max over each point's
     neighbourhood (conservative: nothing denser hides between lattice points)."""
 
-    values: torch.Tensor  # (1, 1, G, G, G), indexed [z, y, x] as grid_sample expects
-    bound: torch.Tensor
+    volume: torch.Tensor  # (1, 2, G, G, G): [values, bound], indexed [z, y, x] as grid_sample expects
     box: float = SCENE_BOX
 
     @classmethod
@@ -94,12 +93,18 @@ class DensityGrid:
         pts = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
         sig = torch.cat([density_fn(pts[i:i + chunk]) for i in range(0, pts.shape[0], chunk)])
         vol = sig.reshape(1, 1, resolution, resolution, resolution).float()
-        return cls(vol, F.max_pool3d(vol, 3, stride=1, padding=1), box)
+        return cls(torch.cat([vol, F.max_pool3d(vol, 3, stride=1, padding=1)], 1), box)
 
-    def lookup(self, points, conservative: bool = False):
-        vol = self.bound if conservative else self.values
+    @property
+    def resolution(self) -> int:
+        return self.volume.shape[-1]
+
+    def lookup(self, points):
+        """(values, bound) at points (N, 3), trilinear, in one pass over the volume."""
         coords = (points / self.box).reshape(1, -1, 1, 1, 3)
-        return F.grid_sample(vol, coords, mode="bilinear", align_corners=True, padding_mode="zeros").reshape(-1)
+        out = F.grid_sample(self.volume, coords, mode="bilinear", align_corners=True, padding_mode="zeros")
+        out = out.reshape(2, -1)
+        return out[0], out[1]
 
 
 def proposal_band(grid: DensityGrid, origins, dirs, t0, t1, lookups: int, threshold: float = 1e-3):
@@ -110,10 +115,11 @@ def proposal_band(grid: DensityGrid, origins, dirs, t0, t1, lookups: int, thresh
     ts = stratified_depths(t0, t1, lookups)
     pts = (origins[:, None] + dirs[:, None] * ts[..., None]).reshape(-1, 3)
     step = ((t1 - t0) / lookups)[:, None]
-    bound = grid.lookup(pts, conservative=True).reshape(ts.shape) * step
+    values, bound = grid.lookup(pts)
+    bound = bound.reshape(ts.shape) * step
     hit = (1.0 - torch.exp(-bound.sum(-1))) > threshold
     first = (bound > threshold * 0.1).float().argmax(-1)
-    optical_depth = (grid.lookup(pts).reshape(ts.shape) * step).cumsum(-1)
+    optical_depth = (values.reshape(ts.shape) * step).cumsum(-1)
     # The trilinear grid blurs interior density outwards, so near silhouettes it thinks
     # light stops sooner than it does: close the band only far past the threshold.
     opaque = optical_depth > 3.0 * -math.log(threshold)
