@@ -8,8 +8,8 @@ Why it is fast on a CPU:
 - the unshaded surface (G-buffer) is cached per (identity, expression, camera, resolution), so a
   lighting-only change re-shades it: no ray is marched, no network but the per-pixel
   lighting residual runs;
-- quality levels: `preview` (half the neural resolution, 10 samples) while dragging,
-  `refined` (full resolution, 24 samples) when idle, `naive` as the reference.
+- quality levels: `preview` (half the neural resolution, 16 samples) while dragging,
+  `refined` (full resolution, 32 samples) when idle, `naive` as the reference.
 On CUDA the networks run under float16 autocast (bfloat16 where supported is no faster
 for these small layers); shading stays in float32.
 """
@@ -37,8 +37,8 @@ class QualityLevel:
 
 
 QUALITY_LEVELS = {
-    "preview": QualityLevel("preview", 0.5, SamplingPlan(band_samples=10, grid_lookups=48)),
-    "refined": QualityLevel("refined", 1.0, SamplingPlan(band_samples=24, grid_lookups=96)),
+    "preview": QualityLevel("preview", 0.5, SamplingPlan(band_samples=16, grid_lookups=32)),
+    "refined": QualityLevel("refined", 1.0, SamplingPlan(band_samples=32, grid_lookups=64)),
     "naive": QualityLevel("naive", 1.0, SamplingPlan(naive=True)),
 }
 
