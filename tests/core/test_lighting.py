@@ -108,8 +108,7 @@ def test_presets_include_grace_cathedral_with_published_range():
 
 
 def test_reference_probe_file_matches_bundled_preset():
-    ref = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sh_probes.json"
-    if not ref.exists():  # the shared folder sits beside the checkout in CI and on dev machines
-        ref = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sh_probes.json"
+    # the project's shared folder sits beside the checkout (on developers' machines and in CI)
+    ref = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sh_probes.json"
     data = json.loads(ref.read_text())
     np.testing.assert_allclose(load_presets()["grace-cathedral"].coeffs, data["probes"]["grace-cathedral"])
