@@ -43,6 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--passes", help="folder for rgb/albedo/shading/normal/depth(16-bit)/alpha PNGs")
     r.add_argument("--out", help="output PNG (the selected pass, rgb by default)")
 
+    sy = sub.add_parser("synth", help="write a synthetic head dataset (EG3D format + our labels)")
+    _common(sy)
+    sy.add_argument("--identities", type=int, required=True)
+    sy.add_argument("--views-per-identity", type=int, required=True)
+    sy.add_argument("--res", type=int, default=128)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--expressions", choices=("random", "mild", "neutral"), default="random")
+    sy.add_argument("--lighting", choices=("random", "presets"), default="random")
+    sy.add_argument("--background", choices=("random", "plain", "colour", "texture"), default="random")
+    sy.add_argument("--passes", action="store_true", help="also write albedo/shading/normal/depth/alpha images")
+    sy.add_argument("--meshes", action="store_true", help="also write each sample's ground-truth mesh (PLY)")
+    sy.add_argument("--shard", help="K/N: write only identities i with i %% N == K (run N of these in parallel)")
+    sy.add_argument("--out", required=True)
+
     b = sub.add_parser("bench", help="measure preview/refined/naive/relighting speed on this machine")
     _common(b)
     b.add_argument("--json", help="also write the results as JSON")
@@ -64,6 +78,10 @@ def main(argv=None) -> int:
             from core.commands.render import run_render
 
             return run_render(args)
+        if args.command == "synth":
+            from training.synth.dataset import run_synth
+
+            return run_synth(args)
         if args.command == "bench":
             from bench.engine_bench import run_bench
 

@@ -53,24 +53,27 @@ class HeadMesh:
     albedo: np.ndarray     # (V, 3) display-referred colour in [0, 1]
     specular: np.ndarray   # (V,) specular strength
     part: np.ndarray       # (V,) PART_*
-    landmarks: np.ndarray  # (68, 3) world positions (the jaw line for a frontal view)
     layout: "HeadLayout"
 
     vertex_normals: np.ndarray | None = None  # skin grid normals that override the mesh's own
 
     def normals(self) -> np.ndarray:
-        n = self._face_normals()
-        if self.vertex_normals is not None:
-            k = self.vertex_normals.reshape(-1, 3)
-            n[: len(k)] = k
-        return n
+        """Unit vertex normals (area-weighted), computed once per mesh."""
+        if getattr(self, "_normals", None) is None:
+            n = self._face_normals()
+            if self.vertex_normals is not None:
+                k = self.vertex_normals.reshape(-1, 3)
+                n[: len(k)] = k
+            self._normals = n
+        return self._normals
 
     def _face_normals(self) -> np.ndarray:
         v, f = self.vertices.astype(np.float64), self.faces
         fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
         n = np.zeros_like(v)
-        for k in range(3):
-            np.add.at(n, f[:, k], fn)
+        for axis in range(3):
+            weights = np.repeat(fn[:, axis], 3)
+            n[:, axis] = np.bincount(f.reshape(-1), weights=weights, minlength=len(v))
         return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     def to_trimesh(self):
@@ -91,8 +94,8 @@ class HeadLayout:
         self.y_eye = 0.045 + 0.008 * s("eye_height")
         self.s_eye = 0.062 + 0.005 * s("eye_spacing")
         self.eye_w = 0.025 * (1 + 0.1 * s("eye_size"))
-        self.eye_h_up = 0.012 * (1 + 0.2 * s("eye_size"))
-        self.eye_h_lo = 0.008 * (1 + 0.15 * s("eye_size"))
+        self.eye_h_up = 0.0105 * (1 + 0.2 * s("eye_size"))
+        self.eye_h_lo = 0.0075 * (1 + 0.15 * s("eye_size"))
         self.eye_radius = 0.026 * (1 + 0.05 * s("eye_size"))
         self.eye_tilt = 0.12 * s("eye_tilt")
         self.y_nose_tip = -0.047 - 0.014 * s("nose_length")
@@ -313,7 +316,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
                                                    + 0.7 * gauss(S, 0.02) * gauss(Y - L.y_nose_tip, 0.02))
     col = col * (1 - blush[..., None]) + (skin * red / red.max())[None, None] * blush[..., None]
     # fine skin detail: low-amplitude noise on a few scales (pores, freckles, blotches)
-    amp = 0.02 + 0.06 * i.a("skin_detail")
+    amp = 0.01 + 0.03 * i.a("skin_detail")
     for scale in (4, 9, 23):
         ph = rng.uniform(0, 2 * math.pi, 3)
         n = np.sin(U * scale + ph[0]) * np.sin(Y * scale * 6 + ph[1]) + 0.5 * np.sin((U + Y * 3) * scale * 1.7 + ph[2])
@@ -330,7 +333,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         lid = (Y < upper) & (Y > lower) & in_x
         col[lid] = skin * np.array([0.85, 0.7, 0.7])
         # brows: a darker band above each eye
-        thick = 0.006 + 0.005 * i.a("brow_thickness")
+        thick = 0.007 + 0.005 * i.a("brow_thickness")
         arch = L.y_brow + 0.004 - 8.0 * (np.abs(s_rel) + 0.004) ** 2 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1)
         brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(0.048, 0.036, np.abs(s_rel + side * 0.005))
         brow_col = i.hair_color() * (0.6 + 0.4 * (1 - i.a("brow_darkness")))
@@ -338,12 +341,16 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         col = col * (1 - k[..., None]) + brow_col * k[..., None]
     # nostrils
     for side in (-1, 1):
-        nost = gauss(S - side * 0.011, 0.0045) * gauss(Y - (L.y_nose_base + 0.003), 0.0028)
-        col *= (1 - 0.85 * np.clip(nost * 1.2, 0, 1))[..., None]
+        nost = gauss(S - side * 0.012, 0.0035) * gauss(Y - (L.y_nose_base + 0.0015), 0.0016)
+        col *= (1 - 0.7 * np.clip(nost, 0, 1))[..., None]
     # lips
-    lip_col = skin * np.array([0.95, 0.62, 0.62]) * (0.85 + 0.2 * i.a("lip_tint"))
-    lip = smoothstep(L.mouth_w * 1.02, L.mouth_w * 0.85, ax) * (
-        smoothstep(0.014, 0.01, Y - L.y_seam) * (Y >= L.y_seam) + smoothstep(0.019, 0.014, L.y_seam - Y) * (Y < L.y_seam))
+    lip_col = skin * np.array([0.9, 0.6, 0.6]) * (0.8 + 0.2 * i.a("lip_tint"))
+    taper = np.clip(1 - (ax / L.mouth_w) ** 2, 0, 1) ** 0.5
+    bow = 0.011 + 0.003 * np.exp(-((ax - 0.3 * L.mouth_w) / (0.25 * L.mouth_w)) ** 2) - 0.002 * gauss(S, 0.004)
+    upper_h, lower_h = bow * taper, 0.016 * taper
+    lip = np.where(Y >= L.y_seam, smoothstep(upper_h + 0.002, upper_h - 0.002, Y - L.y_seam),
+                   smoothstep(lower_h + 0.003, lower_h - 0.003, L.y_seam - Y)) * smoothstep(L.mouth_w * 1.05, L.mouth_w * 0.8, ax)
+    lip *= 0.85
     col = col * (1 - lip[..., None]) + lip_col * lip[..., None]
     col *= (1 - 0.5 * gauss(Y - L.y_seam, 0.0012) * smoothstep(L.mouth_w, L.mouth_w * 0.7, ax))[..., None]
     # hair
@@ -387,8 +394,8 @@ def _eyeball(L: HeadLayout, side: int, surface_z: float, surface_x: float):
     centre = np.array([surface_x, L.y_eye, surface_z - 0.002 - r])
     v = pts * r + centre
     i = L.ident
-    iris_ang, pupil_ang = 0.012 / r, 0.0048 / r
-    sclera = np.array([0.86, 0.83, 0.8])
+    iris_ang, pupil_ang = 0.0128 / r, 0.0048 / r
+    sclera = np.array([0.8, 0.76, 0.72])
     col = np.broadcast_to(sclera, th.shape + (3,)).copy()
     iris = th < iris_ang
     col[iris] = i.iris_color() * (0.8 + 0.3 * np.cos(th[iris] * 40))[..., None]
@@ -427,50 +434,64 @@ class HeadGeometry:
     openness: tuple            # (right, left) eye openness
 
 
+class HeadBuilder:
+    """Everything about one identity that expressions do not change (rest skin, colours,
+    eyeballs, ears), computed once; `build(expression)` then only deforms the skin."""
+
+    def __init__(self, ident: HeadIdentity):
+        L = self.layout = HeadLayout(ident)
+        U, Y = np.meshgrid(L.col_u, L.row_y)
+        self.U, self.Y, self.S = U, Y, U * S_SCALE
+        R = _skin_radius(L, U, Y, self.S)
+        self.rest = np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
+        albedo, hair = _skin_albedo(L, U, Y, self.S)
+        albedo[L.seam_top + 1:L.seam_bottom] = _seam_albedo(N_COLS, L)
+        spec = 0.25 * (1 - hair) + 0.05
+        spec[L.seam_top + 1:L.seam_bottom] = 0.3
+        n_skin = U.size
+        faces, cols, specs, parts, extra = [_grid_faces(L.n_rows, N_COLS)], [albedo.reshape(-1, 3)], \
+            [spec.reshape(-1)], [np.full(n_skin, PART_SKIN)], []
+        offset = n_skin
+        # eyeballs sit just behind the closed-lid surface at each eye centre (rest pose)
+        for side in (-1, 1):
+            r_c, c_c = L.grid_coords(side * L.s_eye, L.y_eye)
+            p = _bilinear(self.rest, r_c, c_c)
+            v, f, c = _eyeball(L, side, p[2], p[0])
+            extra.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.9))
+            parts.append(np.full(len(v), PART_EYE))
+            offset += len(v)
+        for side in (-1, 1):
+            r_e, c_e = L.grid_coords(side * 1.35 * S_SCALE, L.y_eye - 0.03)
+            attach = _bilinear(self.rest, r_e, c_e) + np.array([side * 0.004, 0, -0.012])
+            v, f, c = _ear(L, side, attach)
+            extra.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.15))
+            parts.append(np.full(len(v), PART_EAR))
+            offset += len(v)
+        self.extra_vertices = np.concatenate(extra)
+        self.faces = np.concatenate(faces).astype(np.int32)
+        self.albedo = np.concatenate(cols).astype(np.float32)
+        self.specular = np.concatenate(specs).astype(np.float32)
+        self.part = np.concatenate(parts).astype(np.int8)
+
+    def build(self, expression: Expression | None = None) -> HeadGeometry:
+        L = self.layout
+        w = _weights(expression)
+        P = _deform(L, self.rest.copy(), self.U, self.Y, self.S, w)
+        mesh = HeadMesh(np.concatenate([P.reshape(-1, 3), self.extra_vertices]).astype(np.float32), self.faces,
+                        self.albedo, self.specular, self.part, L)
+        normals = mesh._face_normals()[:P.shape[0] * P.shape[1]].reshape(P.shape)
+        # where the mouth seam is closed, its two edge rows are one surface: share the normal
+        closed = (np.linalg.norm(P[L.seam_bottom] - P[L.seam_top], axis=-1) < 1e-4)[:, None]
+        shared = normals[L.seam_top] + normals[L.seam_bottom]
+        shared /= np.maximum(np.linalg.norm(shared, axis=-1, keepdims=True), 1e-9)
+        for row in range(L.seam_top, L.seam_bottom + 1):
+            normals[row] = np.where(closed, shared, normals[row])
+        mesh.vertex_normals = normals
+        return HeadGeometry(mesh, P, normals, (_openness(w, -1), _openness(w, 1)))
+
+
 def build_head(ident: HeadIdentity, expression: Expression | None = None) -> HeadGeometry:
-    L = HeadLayout(ident)
-    w = _weights(expression)
-    U, Y = np.meshgrid(L.col_u, L.row_y)
-    S = U * S_SCALE
-    R = _skin_radius(L, U, Y, S)
-    P = np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
-    rest = P.copy()
-    P = _deform(L, P, U, Y, S, w)
-    albedo, hair = _skin_albedo(L, U, Y, S)
-    albedo[L.seam_top + 1:L.seam_bottom] = _seam_albedo(N_COLS, L)
-    spec = 0.25 * (1 - hair) + 0.05
-    spec[L.seam_top + 1:L.seam_bottom] = 0.3
-    n_skin = P.shape[0] * P.shape[1]
-    verts, faces, cols, specs, parts = [P.reshape(-1, 3)], [_grid_faces(L.n_rows, N_COLS)], [albedo.reshape(-1, 3)], \
-        [spec.reshape(-1)], [np.full(n_skin, PART_SKIN)]
-    offset = n_skin
-    # eyeballs sit just behind the closed-lid surface at each eye centre (rest pose)
-    for side in (-1, 1):
-        r_c, c_c = L.grid_coords(side * L.s_eye, L.y_eye)
-        p = _bilinear(rest, r_c, c_c)
-        v, f, c = _eyeball(L, side, p[2], p[0])
-        verts.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.9)), parts.append(np.full(len(v), PART_EYE))
-        offset += len(v)
-    for side in (-1, 1):
-        r_e, c_e = L.grid_coords(side * 1.35 * S_SCALE, L.y_eye - 0.03)
-        attach = _bilinear(P, r_e, c_e) + np.array([side * 0.004, 0, -0.012])
-        v, f, c = _ear(L, side, attach)
-        verts.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.15)), parts.append(np.full(len(v), PART_EAR))
-        offset += len(v)
-    mesh = HeadMesh(np.concatenate(verts).astype(np.float32), np.concatenate(faces).astype(np.int32),
-                    np.concatenate(cols).astype(np.float32), np.concatenate(specs).astype(np.float32),
-                    np.concatenate(parts).astype(np.int8), np.zeros((68, 3), np.float32), L)
-    normals = mesh._face_normals()[:n_skin].reshape(P.shape)
-    # where the mouth seam is closed, its two edge rows are one surface: share the normal
-    closed = (np.linalg.norm(P[L.seam_bottom] - P[L.seam_top], axis=-1) < 1e-4)[:, None]
-    shared = normals[L.seam_top] + normals[L.seam_bottom]
-    shared /= np.maximum(np.linalg.norm(shared, axis=-1, keepdims=True), 1e-9)
-    for row in range(L.seam_top, L.seam_bottom + 1):
-        normals[row] = np.where(closed, shared, normals[row])
-    mesh.vertex_normals = normals
-    geo = HeadGeometry(mesh, P, normals, (_openness(w, -1), _openness(w, 1)))
-    mesh.landmarks = landmarks_3d(geo, camera_origin=np.array([0.0, 0.0, 2.7])).astype(np.float32)
-    return geo
+    return HeadBuilder(ident).build(expression)
 
 
 def _bilinear(grid, r, c):
@@ -541,21 +562,24 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     out = np.zeros((68, 3))
     for k, (s, y, blk) in enumerate(_landmark_params(L, geo.openness)):
         out[17 + k] = _lookup(L, geo.skin_grid, s, y, blk)
-    centre = (0.0, L.y_seam + 0.012)
+    centre = np.array([0.0, L.y_seam + 0.012])
     cam = np.asarray(camera_origin, np.float64)
-    for k in range(17):
-        phi = math.radians(160 + 110 * k / 8) if k <= 8 else math.radians(270 + 110 * (k - 8) / 8)
-        direction = np.array([math.cos(phi), math.sin(phi)])
-        last = None
-        for dist in np.arange(0.01, 0.32, 0.002):
-            s = centre[0] + direction[0] * dist
-            y = centre[1] + direction[1] * dist * 0.9
-            blk = "low" if y < L.y_seam else "up"
-            p = _lookup(L, geo.skin_grid, s, y, blk)
-            n = _lookup(L, geo.skin_normals, s, y, blk)
-            # the outline: where the skin turns away from the camera or under the jaw
-            if last is not None and (np.dot(n, cam - p) <= 0 or (k >= 3 and k <= 13 and n[1] < -0.75)):
-                break
-            last = p
-        out[k] = last
+    ks = np.arange(17)
+    phi = np.radians(np.where(ks <= 8, 152 + 118 * ks / 8, 270 + 118 * (ks - 8) / 8))
+    dist = np.arange(0.01, 0.32, 0.002)
+    s = centre[0] + np.cos(phi)[:, None] * dist[None]
+    y = centre[1] + np.sin(phi)[:, None] * dist[None] * 0.9
+    below = y < L.y_seam
+    r_up, c = L.grid_coords(s, y)
+    r_low, _ = L.grid_coords(s, y, below_seam=True)
+    r = np.where(below, r_low, r_up)
+    p = _bilinear(geo.skin_grid, r, c)      # (17, steps, 3)
+    n = _bilinear(geo.skin_normals, r, c)
+    away = np.einsum("kti,kti->kt", n, cam - p) <= 0
+    under = (n[..., 1] < -0.75) & ((ks >= 3) & (ks <= 13))[:, None]
+    stop = away | under
+    stop[:, 0] = False
+    # the outline is the last point before the skin turns away or under the jaw
+    first = np.where(stop.any(1), stop.argmax(1), stop.shape[1]) - 1
+    out[:17] = p[ks, first]
     return out

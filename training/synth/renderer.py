@@ -4,7 +4,7 @@ Per image: RGB under RGB SH lighting, albedo, shading, normal, depth (ray distan
 alpha and the projected 68 landmarks. Shading is physical enough to learn from:
 Lambertian SH irradiance with soft shadows and ambient occlusion from precomputed
 visibility (the irradiance of the unoccluded normal scaled by the occluded/unoccluded
-ratio of a Monte Carlo transfer over 64 directions, see `visibility_transfer`), plus a
+ratio of a Monte Carlo transfer over 48 directions, see `visibility_transfer`), plus a
 Blinn-Phong highlight from the lighting's dominant direction. Anti-aliased by rendering
 at twice the size and averaging.
 """
@@ -136,8 +136,8 @@ class SynthFrame:
 class HeadRenderer:
     """One EGL context for many renders. Not thread-safe; one per process."""
 
-    def __init__(self, resolution: int = 128, supersample: int = 2, visibility_directions: int = 64,
-                 visibility_resolution: int = 192):
+    def __init__(self, resolution: int = 128, supersample: int = 2, visibility_directions: int = 48,
+                 visibility_resolution: int = 160):
         import moderngl
 
         self.ctx = moderngl.create_standalone_context(backend="egl")
@@ -174,14 +174,14 @@ class HeadRenderer:
         transfer = np.zeros((len(v), 9))
         basis = sh_basis(self.directions)
         vr = self.vis_res
-        hom = np.concatenate([v, np.ones((len(v), 1), np.float32)], 1).astype(np.float64)
+        hom = np.concatenate([v, np.ones((len(v), 1), np.float32)], 1)
         for j, d in enumerate(self.directions):
             m = _ortho_view(d)
             self.prog_mvp(self.depth_prog, m)
             self.vis_fbo.clear(1.0, 1.0, 1.0, 1.0, depth=1.0)
             vao.render()
             depth_map = np.frombuffer(self.vis_tex.read(), np.float32).reshape(vr, vr, 4)[..., 0]
-            clip = hom @ m.T
+            clip = hom @ m[:3].T.astype(np.float32)
             px = np.clip(((clip[:, 0] * 0.5 + 0.5) * vr).astype(int), 0, vr - 1)
             py = np.clip(((clip[:, 1] * 0.5 + 0.5) * vr).astype(int), 0, vr - 1)
             zv = clip[:, 2] * 0.5 + 0.5
@@ -190,7 +190,11 @@ class HeadRenderer:
             cosine = np.clip(n @ d, 0.0, None)
             transfer += (visible * cosine)[:, None] * basis[j][None, :]
         vao.release(), vbo.release(), ibo.release()
-        return transfer * (4 * math.pi / len(self.directions))
+        transfer *= 4 * math.pi / len(self.directions)
+        # divide by the same Monte Carlo estimate for an unoccluded point, so that the
+        # discretisation of directions cancels: unoccluded points get exactly E(n)
+        unoccluded = np.clip(n @ self.directions.T, 0, None).sum(1) * (4 / len(self.directions))
+        return (transfer / np.maximum(unoccluded, 1e-6)[:, None]).astype(np.float32)
 
     @staticmethod
     def prog_mvp(prog, m):
@@ -204,11 +208,8 @@ class HeadRenderer:
         mesh = geo.mesh
         if transfer is None:
             transfer = self.visibility_transfer(geo)
-        # the Monte Carlo transfer of an *unoccluded* point, to turn shadowed transfer into
-        # a visibility ratio that leaves unoccluded points exactly at E(n)
         n = mesh.normals()
-        t = (transfer / np.maximum(self._unoccluded_scale(n), 1e-6)[:, None]).astype(np.float32)
-        attrs = np.concatenate([mesh.vertices, n, mesh.albedo, mesh.specular[:, None], t], 1).astype(np.float32)
+        attrs = np.concatenate([mesh.vertices, n, mesh.albedo, mesh.specular[:, None], transfer], 1).astype(np.float32)
         vbo = self.ctx.buffer(attrs.tobytes())
         ibo = self.ctx.buffer(mesh.faces.astype(np.int32).tobytes())
         vao = self.ctx.vertex_array(
@@ -253,9 +254,15 @@ class HeadRenderer:
         return SynthFrame(np.clip(composite, 0, 1), out["albedo"], out["shading"], nrm, dep, alpha, uv,
                           fg / safe[..., None])
 
-    def _unoccluded_scale(self, normals) -> np.ndarray:
-        """Monte Carlo estimate, over the same directions, of the L00 transfer of an
-        unoccluded point: used to normalise away the discretisation of the directions."""
-        cosine = np.clip(normals @ self.directions.T, 0, None)
-        est = cosine.sum(1) * (4 * math.pi / len(self.directions))  # ~ pi
-        return est / math.pi
+
+def mouth_cavity_transfer(transfer: np.ndarray, geo: HeadGeometry, occlusion: float = 0.2) -> np.ndarray:
+    """Visibility reused from the neutral pose cannot know the mouth's inside: the cavity
+    rows get a fixed fraction of the unoccluded light."""
+    from training.synth.head_mesh import N_COLS
+
+    L = geo.mesh.layout
+    out = transfer.copy()
+    idx = np.arange((L.seam_top + 1) * N_COLS, L.seam_bottom * N_COLS)
+    n = geo.mesh.normals()[idx]
+    out[idx] = occlusion * sh_basis(n) * np.asarray([math.pi] + [2 * math.pi / 3] * 3 + [math.pi / 4] * 5)
+    return out

@@ -1,0 +1,170 @@
+"""`avatar-studio synth`: write an EG3D-format dataset of synthetic heads.
+
+Layout of DIR:
+    images/IIIII_KK.png        RGB over the sample's background
+    passes/IIIII_KK_<pass>.png albedo, shading, normal, depth (16-bit, ray distance x 10000), alpha
+    meshes/IIIII_KK.ply        ground-truth mesh of a sample (with --meshes)
+    parts/IIIII.json           labels of one identity, written when it is complete
+    dataset.json               EG3D's {"labels": [[file, 25 floats]]} plus our keys, keyed by file:
+                               "sh" (27), "expression" ({name: value}), "landmarks" (68 x [x, y]),
+                               "identity" (identity index), "identity_parameters" (per index)
+Every sample's randomness comes from (seed, identity, view), so any part can be rewritten
+alone and the set is the same whatever the sharding; a killed run resumes by skipping the
+identities whose part file exists.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.expression import DEFAULT_EXPRESSION_NAMES
+from core.fileio import atomic_write_text, save_png, to_uint8
+from core.passes import DEPTH_PNG_SCALE
+from training.synth.identity import APPEARANCE_PARAMETERS, SHAPE_PARAMETERS, HeadIdentity
+
+DATASET_FORMAT = "avatar-studio/synthetic-heads"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    identities: int = 10
+    views_per_identity: int = 8
+    resolution: int = 128
+    seed: int = 0
+    expressions: str = "random"     # random | mild | neutral
+    lighting: str = "random"        # random | presets
+    background: str = "random"      # random | plain | colour | texture
+    passes: bool = False
+    meshes: bool = False
+    yaw_std: float = 25.0
+
+
+def identity_for(cfg: SynthConfig, index: int) -> HeadIdentity:
+    return HeadIdentity.sample(cfg.seed * 1_000_003 + index)
+
+
+def sample_name(index: int, view: int) -> str:
+    return f"{index:05d}_{view:02d}"
+
+
+def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
+    """Render every view of one identity; returns its labels (written by the caller)."""
+    from core.camera import Camera  # noqa: F401  (labels use the shared Camera type)
+    from training.synth.head_mesh import HeadBuilder
+    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.sampling import sample_background, sample_expression, sample_lighting, sample_pose
+
+    ident = identity_for(cfg, index)
+    builder = HeadBuilder(ident)
+    neutral = builder.build()
+    transfer = renderer.visibility_transfer(neutral)
+    labels = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}}
+    for view in range(cfg.views_per_identity):
+        rng = np.random.default_rng([cfg.seed, index, view])
+        pose = sample_pose(rng, yaw_std=cfg.yaw_std)
+        light = sample_lighting(rng, cfg.lighting)
+        expr = sample_expression(rng, DEFAULT_EXPRESSION_NAMES, cfg.expressions)
+        background = sample_background(rng, cfg.resolution, cfg.background)
+        geo = builder.build(expr) if np.any(expr.values) else neutral
+        camera = pose.to_camera()
+        frame = renderer.render(geo, camera, light, background, mouth_cavity_transfer(transfer, geo))
+        name = sample_name(index, view)
+        rel = f"images/{name}.png"
+        save_png(out / rel, to_uint8(frame.rgb))
+        if cfg.passes:
+            a = frame.alpha[..., None]
+            save_png(out / "passes" / f"{name}_albedo.png", to_uint8(frame.albedo * a))
+            save_png(out / "passes" / f"{name}_shading.png", to_uint8(frame.shading * a))
+            save_png(out / "passes" / f"{name}_normal.png", to_uint8((frame.normal * 0.5 + 0.5) * a))
+            save_png(out / "passes" / f"{name}_alpha.png", to_uint8(frame.alpha))
+            save_png(out / "passes" / f"{name}_depth.png",
+                     np.clip(np.round(frame.depth * DEPTH_PNG_SCALE), 0, 65535).astype(np.uint16))
+        if cfg.meshes:
+            from core.fileio import atomic_write_bytes
+
+            atomic_write_bytes(out / "meshes" / f"{name}.ply", geo.mesh.to_trimesh().export(file_type="ply"))
+        labels["labels"].append([rel, camera.to_label()])
+        labels["sh"][rel] = [float(v) for v in light.coeffs.reshape(-1)]
+        labels["expression"][rel] = expr.to_dict()
+        labels["landmarks"][rel] = [[float(x), float(y)] for x, y in frame.landmarks]
+        labels["identity"][rel] = index
+    labels["identity_parameters"] = {str(index): ident.to_json()}
+    return labels
+
+
+def write_dataset(cfg: SynthConfig, out, shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
+    """Write (or resume) the dataset; returns {"written": n, "skipped": n, "seconds": s}."""
+    from tqdm import tqdm
+
+    from training.synth.renderer import HeadRenderer
+
+    out = Path(out)
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    mine = [i for i in range(cfg.identities) if i % shard[1] == shard[0]]
+    todo = [i for i in mine if not (out / "parts" / f"{i:05d}.json").exists()]
+    start = time.time()
+    renderer = HeadRenderer(cfg.resolution)
+    try:
+        bar = tqdm(total=len(todo) * cfg.views_per_identity, unit="img", desc="synth", disable=not progress)
+        for i in todo:
+            labels = render_identity(cfg, i, out, renderer)
+            atomic_write_text(out / "parts" / f"{i:05d}.json", json.dumps(labels))
+            bar.update(cfg.views_per_identity)
+        bar.close()
+    finally:
+        renderer.release()
+    if all((out / "parts" / f"{i:05d}.json").exists() for i in range(cfg.identities)):
+        merge_parts(cfg, out)
+    return {"written": len(todo) * cfg.views_per_identity, "skipped": (len(mine) - len(todo)) * cfg.views_per_identity,
+            "seconds": time.time() - start}
+
+
+def merge_parts(cfg: SynthConfig, out: Path) -> None:
+    merged = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}, "identity_parameters": {}}
+    for i in range(cfg.identities):
+        part = json.loads((out / "parts" / f"{i:05d}.json").read_text())
+        merged["labels"] += part["labels"]
+        for key in ("sh", "expression", "landmarks", "identity", "identity_parameters"):
+            merged[key].update(part[key])
+    merged["format"] = DATASET_FORMAT
+    merged["expression_names"] = list(DEFAULT_EXPRESSION_NAMES)
+    merged["identity_parameter_names"] = {"shape": list(SHAPE_PARAMETERS), "appearance": list(APPEARANCE_PARAMETERS)}
+    merged["generator"] = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
+    atomic_write_text(out / "dataset.json", json.dumps(merged))
+
+
+def run_synth(args) -> int:
+    cfg = SynthConfig(identities=args.identities, views_per_identity=args.views_per_identity, resolution=args.res,
+                      seed=args.seed, expressions=args.expressions, lighting=args.lighting, background=args.background,
+                      passes=args.passes, meshes=args.meshes)
+    if cfg.identities < 1 or cfg.views_per_identity < 1:
+        raise ValueError("synth: --identities and --views-per-identity must be at least 1")
+    if not 16 <= cfg.resolution <= 1024:
+        raise ValueError(f"synth: --res {cfg.resolution} outside [16, 1024]")
+    shard = (0, 1)
+    if args.shard:
+        try:
+            k, n = (int(x) for x in args.shard.split("/"))
+        except ValueError:
+            raise ValueError(f"synth: --shard {args.shard!r}: expected K/N, e.g. 0/4") from None
+        if not 0 <= k < n:
+            raise ValueError(f"synth: --shard {args.shard!r}: need 0 <= K < N")
+        shard = (k, n)
+    out = Path(args.out)
+    existing = out / "dataset.json"
+    if existing.exists():
+        try:
+            prev = json.loads(existing.read_text()).get("generator", {})
+        except (OSError, json.JSONDecodeError):
+            prev = {}
+        if prev and prev != {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}:
+            raise ValueError(f"{out}: holds a dataset made with other settings; use another --out")
+    stats = write_dataset(cfg, out, shard)
+    rate = stats["written"] / max(stats["seconds"], 1e-9)
+    print(f"wrote {stats['written']} images ({stats['skipped']} already there) to {out} "
+          f"in {stats['seconds']:.1f} s ({rate:.1f} images/s)")
+    return 0
