@@ -177,8 +177,8 @@ def _skin_radius(L: HeadLayout, U, Y, S):
                              (0.128 * (1 + 0.07 * s("jaw_width")), 0.5 * (0.12 - face_bottom) * face_len, 0.15), 2.6)
     jaw = _ellipsoid_radius(U, Y, (L.y_chin + 0.055, 0.065 + 0.006 * s("chin_protrusion")),
                             (0.07 * (1 + 0.12 * s("chin_width")) + 0.03 * (1 + 0.3 * s("jaw_angle")), 0.058, 0.105), 3.0)
-    neck_r = 0.072 * (1 + 0.1 * s("neck_width"))
-    neck = np.where(Y < -0.1, _ellipsoid_radius(U, np.full_like(Y, 0.0), (0.0, -0.025), (neck_r, 1.0, neck_r * 1.05)), 0.0)
+    neck_r = 0.1 * (1 + 0.1 * s("neck_width"))
+    neck = np.where(Y < -0.1, _ellipsoid_radius(U, np.full_like(Y, 0.0), (0.0, -0.035), (neck_r, 1.0, neck_r * 1.1)), 0.0)
     neck = neck * smoothstep(-0.06, -0.16, Y)
     r = smooth_max(cranium, face, 0.025)
     r = smooth_max(r, jaw, 0.02)
@@ -335,7 +335,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         # brows: a darker band above each eye
         thick = 0.007 + 0.005 * i.a("brow_thickness")
         arch = L.y_brow + 0.004 - 8.0 * (np.abs(s_rel) + 0.004) ** 2 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1)
-        brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(0.048, 0.036, np.abs(s_rel + side * 0.005))
+        brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(0.054, 0.042, np.abs(s_rel + side * 0.005))
         brow_col = i.hair_color() * (0.6 + 0.4 * (1 - i.a("brow_darkness")))
         k = (0.55 + 0.4 * i.a("brow_darkness")) * brow
         col = col * (1 - k[..., None]) + brow_col * k[..., None]
@@ -509,17 +509,17 @@ def _landmark_params(L: HeadLayout, openness: tuple):
     """(s, y, block) for landmarks 17..67; block 'up' / 'low' chooses the grid rows
     above / below the mouth seam, 'seam_top' / 'seam_bottom' the lips' inner edges."""
     pts = []
-    thick_mid = 0.3 * (0.006 + 0.005 * L.ident.a("brow_thickness"))
+    thick_mid = 0.5 * (0.007 + 0.005 * L.ident.a("brow_thickness"))
     for side, order in ((-1, range(5)), (1, range(5))):
         for k in order:
             t = k / 4.0  # 0 = outer end for the right brow, inner end for the left
-            s_rel = (-0.044 + 0.08 * t) if side < 0 else (-0.036 + 0.08 * t)
+            s_rel = (-0.052 + 0.095 * t) if side < 0 else (-0.043 + 0.095 * t)
             s = side * L.s_eye + s_rel
             arch = L.y_brow + 0.004 - 8.0 * (abs(s_rel) + 0.004) ** 2 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1)
             pts.append((s, arch + thick_mid, "up"))
     for k in range(4):  # nose bridge 27..30
-        pts.append((0.0, L.y_eye + 0.008 + (L.y_nose_tip - L.y_eye - 0.008) * k / 3, "up"))
-    for s, dy in ((-0.022, 0.004), (-0.011, 0.0015), (0.0, 0.0), (0.011, 0.0015), (0.022, 0.004)):  # 31..35
+        pts.append((0.0, L.y_eye + 0.008 + (L.y_nose_tip + 0.01 - L.y_eye - 0.008) * k / 3, "up"))
+    for s, dy in ((-0.021, 0.013), (-0.011, 0.0095), (0.0, 0.008), (0.011, 0.0095), (0.021, 0.013)):  # 31..35
         pts.append((s, L.y_nose_base + dy, "up"))
     for side in (-1, 1):  # eyes 36..41 (right), 42..47 (left)
         o = openness[0 if side < 0 else 1]
@@ -533,11 +533,11 @@ def _landmark_params(L: HeadLayout, openness: tuple):
             y = float(up) if kind == "u" else float(lo) if kind == "l" else float(0.5 * (up + lo))
             pts.append((side * L.s_eye + s_rel, y, "up"))
     mw = L.mouth_w
-    outer = [(-mw, 0.0, "seam_top"), (-0.6 * mw, 0.011, "up"), (-0.25 * mw, 0.014, "up"), (0.0, 0.012, "up"),
-             (0.25 * mw, 0.014, "up"), (0.6 * mw, 0.011, "up"), (mw, 0.0, "seam_top"), (0.6 * mw, -0.014, "low"),
+    outer = [(-0.92 * mw, 0.0, "seam_top"), (-0.6 * mw, 0.014, "up"), (-0.25 * mw, 0.018, "up"), (0.0, 0.016, "up"),
+             (0.25 * mw, 0.018, "up"), (0.6 * mw, 0.014, "up"), (0.92 * mw, 0.0, "seam_top"), (0.6 * mw, -0.014, "low"),
              (0.25 * mw, -0.017, "low"), (0.0, -0.018, "low"), (-0.25 * mw, -0.017, "low"), (-0.6 * mw, -0.014, "low")]
-    inner = [(-0.88 * mw, "seam_top"), (-0.4 * mw, "seam_top"), (0.0, "seam_top"), (0.4 * mw, "seam_top"),
-             (0.88 * mw, "seam_top"), (0.4 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.4 * mw, "seam_bottom")]
+    inner = [(-0.8 * mw, "seam_top"), (-0.4 * mw, "seam_top"), (0.0, "seam_top"), (0.4 * mw, "seam_top"),
+             (0.8 * mw, "seam_top"), (0.4 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.4 * mw, "seam_bottom")]
     pts += [(s, L.y_seam + dy, blk) for s, dy, blk in outer]
     pts += [(s, L.y_seam, blk) for s, blk in inner]
     return pts
@@ -564,8 +564,8 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
         out[17 + k] = _lookup(L, geo.skin_grid, s, y, blk)
     centre = np.array([0.0, L.y_seam + 0.012])
     cam = np.asarray(camera_origin, np.float64)
-    ks = np.arange(17)
-    phi = np.radians(np.where(ks <= 8, 152 + 118 * ks / 8, 270 + 118 * (ks - 8) / 8))
+    # trace the outline densely, then space the 17 points evenly along it, as annotators do
+    phi = np.radians(np.linspace(139, 401, 63))
     dist = np.arange(0.01, 0.32, 0.002)
     s = centre[0] + np.cos(phi)[:, None] * dist[None]
     y = centre[1] + np.sin(phi)[:, None] * dist[None] * 0.9
@@ -573,13 +573,23 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     r_up, c = L.grid_coords(s, y)
     r_low, _ = L.grid_coords(s, y, below_seam=True)
     r = np.where(below, r_low, r_up)
-    p = _bilinear(geo.skin_grid, r, c)      # (17, steps, 3)
+    p = _bilinear(geo.skin_grid, r, c)      # (paths, steps, 3)
     n = _bilinear(geo.skin_normals, r, c)
     away = np.einsum("kti,kti->kt", n, cam - p) <= 0
-    under = (n[..., 1] < -0.75) & ((ks >= 3) & (ks <= 13))[:, None]
-    stop = away | under
+    # below the jaw bone (a parabola from the chin to the jaw angles) is neck, not face
+    y_angle = L.y_seam - 0.035
+    jaw_line = L.y_chin + (y_angle - L.y_chin) * (np.abs(s) / 0.19) ** 2
+    under = y < jaw_line
+    # on the side turned towards the camera the outline is the face's edge in front of
+    # the ear, not the far-away silhouette of the skull
+    behind_face = np.abs(s) > 0.185
+    stop = away | under | behind_face
     stop[:, 0] = False
     # the outline is the last point before the skin turns away or under the jaw
     first = np.where(stop.any(1), stop.argmax(1), stop.shape[1]) - 1
-    out[:17] = p[ks, first]
+    outline = p[np.arange(len(phi)), first]
+    seg = np.linalg.norm(np.diff(outline, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    targets = np.linspace(0.0, arc[-1], 17)
+    out[:17] = np.stack([np.interp(targets, arc, outline[:, k]) for k in range(3)], -1)
     return out
