@@ -401,8 +401,8 @@ def _eyeball(L: HeadLayout, side: int, surface_z: float, surface_x: float):
     col[iris] = i.iris_color() * (0.8 + 0.3 * np.cos(th[iris] * 40))[..., None]
     col[(th > iris_ang * 0.85) & iris] *= 0.55  # limbal ring
     col[th < pupil_ang] = np.array([0.02, 0.02, 0.02])
-    faces = _grid_faces(28, 32)
-    return v.reshape(-1, 3), faces, col.reshape(-1, 3)
+    v = v.reshape(-1, 3)
+    return v, _outward(v, _grid_faces(28, 32), centre), col.reshape(-1, 3)
 
 
 def _ear(L: HeadLayout, side: int, attach: np.ndarray):
@@ -420,8 +420,19 @@ def _ear(L: HeadLayout, side: int, attach: np.ndarray):
     z = -local[..., 0] + local[..., 2] * math.sin(ang) * 0.5
     v = np.stack([x, local[..., 1], z], -1) + attach
     col = np.broadcast_to(i.skin_color() * np.array([1.0, 0.9, 0.88]), th.shape + (3,)).copy()
-    col *= (1 - 0.35 * cup)[..., None]
-    return v.reshape(-1, 3), _grid_faces(18, 24), col.reshape(-1, 3)
+    col *= (1 - 0.2 * cup)[..., None]
+    v = v.reshape(-1, 3)
+    return v, _outward(v, _grid_faces(18, 24), attach), col.reshape(-1, 3)
+
+
+def _outward(v, faces, centre):
+    """Wind the faces of a closed part so their normals point away from its centre (a
+    mirrored part would otherwise face inwards and shade black)."""
+    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    fn = np.cross(b - a, c - a)
+    if np.einsum("ij,ij->", fn, (a + b + c) / 3 - centre) < 0:
+        faces = faces[:, [0, 2, 1]]
+    return faces
 
 
 @dataclass
