@@ -5,23 +5,21 @@ import sys
 
 
 def launch_studio(argv=None) -> int:
-    """Start the studio. Until the Qt studio lands, this renders the bundled model's
-    default head (all passes) into ./studio-output/ and says where it is."""
+    """Start the Qt studio on the bundled model (or the one given with --model)."""
     try:
-        from app.studio import run_studio  # the Qt studio, when installed
+        import PySide6  # noqa: F401
     except ImportError:
-        run_studio = None
-    if run_studio is not None:
-        return run_studio(argv or [])
-    from core.cli import main as cli_main
+        print("avatar-studio: the studio needs the GUI extras: pip install -e '.[gui]'", file=sys.stderr)
+        return 2
+    from app.studio import run_studio
 
-    print("avatar-studio: the Qt studio is not part of this build yet; rendering the default head instead.")
-    return cli_main(["render", "--out", "studio-output/head.png", "--passes", "studio-output/passes"])
+    return run_studio(argv or [])
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
+    args = sys.argv[1:]
+    if args and not args[0].startswith("-"):
         from core.cli import main as cli_main
 
-        sys.exit(cli_main(sys.argv[1:]))
-    sys.exit(launch_studio())
+        sys.exit(cli_main(args))
+    sys.exit(launch_studio(args))

@@ -67,12 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+        from main import launch_studio  # no command: the studio (its own --model etc.)
+
+        return launch_studio(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        from main import launch_studio
-
-        return launch_studio()
     try:
         if args.command == "render":
             from core.commands.render import run_render

@@ -116,10 +116,17 @@ class InferenceEngine:
     def sample_identity(self, seed: int, truncation: float = 0.7) -> Identity:
         return self.prior.sample(seed, truncation)
 
-    def default_state(self, seed: int = 0) -> AvatarState:
+    def default_state(self, seed: int | None = None) -> AvatarState:
+        """The head a model opens on: the checkpoint's chosen default identity if it names
+        one (a pleasant first head), else a seeded sample from the prior."""
         from core.expression import Expression
 
-        return AvatarState(identity=self.sample_identity(seed), expression=Expression.neutral(self.cfg.expression_names))
+        chosen = getattr(self, "provenance", {}).get("default_identity")
+        if seed is None and chosen is not None and len(chosen) == self.cfg.latent_dim:
+            identity = Identity(np.asarray(chosen, dtype=np.float64), name="default")
+        else:
+            identity = self.sample_identity(seed or 0)
+        return AvatarState(identity=identity, expression=Expression.neutral(self.cfg.expression_names))
 
     def _check_identity(self, identity: Identity):
         if identity.latent.size != self.cfg.latent_dim:

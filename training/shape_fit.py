@@ -234,6 +234,7 @@ def main(argv=None) -> int:
         "command": f"python -m training.shape_fit --out {args.out} --steps {cfg.steps} --heads {cfg.heads} --seed {cfg.seed}",
         "shape_fit": {"config": asdict(cfg), "final": log},
         "identity_codes": codes.tolist(),
+        "default_identity": codes[0].tolist(),
         "machine": f"{platform.machine()} {platform.processor()} torch {torch.__version__} threads {torch.get_num_threads()}",
     }
     save_checkpoint(model, args.out, provenance)

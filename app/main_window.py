@@ -1,0 +1,278 @@
+"""The studio's main window: the live render in the middle, control panels docked
+around it, menus for models, sessions, undo and help."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea
+
+from app.document import StudioDocument
+from app.panels.camera import CameraPanel
+from app.panels.expression import ExpressionPanel
+from app.panels.identity import IdentityPanel
+from app.panels.lighting import LightingPanel
+from app.panels.render_settings import RenderPanel
+from app.render_view import RenderView
+from app.render_worker import RenderScheduler
+from core.checkpoint import DEFAULT_MODEL, CheckpointError
+from core.engine import InferenceEngine
+from core.fileio import atomic_write_text
+from core.state import AvatarState, OrbitPose
+
+SESSION_FORMAT = "avatar-studio/session"
+AUTOSAVE_MS = 30_000
+
+
+def recovery_path() -> Path:
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or str(Path.home())
+    return Path(base) / "avatar-studio-recovery.json"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, model_path=None, device: str = "auto", ask_to_restore: bool = True):
+        super().__init__()
+        self.setWindowTitle("Avatar Studio")
+        self.resize(1280, 820)
+        self.model_path = str(model_path or DEFAULT_MODEL)
+        self.engine = InferenceEngine.from_checkpoint(self.model_path, device)
+        self.doc = StudioDocument(self.engine.default_state())
+        self.view = RenderView()
+        self.setCentralWidget(self.view)
+        self.scheduler = RenderScheduler(self.engine, self)
+        self.scheduler.frame_ready.connect(self._show_frame)
+        self.scheduler.render_failed.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
+        self.frame_times: list[float] = []
+        self.frames_shown = 0
+        self._build_panels()
+        self._build_menus()
+        self.doc.state_changed.connect(self._state_changed)
+        self.view.orbit_dragged.connect(self._orbit)
+        self.view.zoomed.connect(self._zoom)
+        self.view.interaction_finished.connect(self.doc.end_interaction)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self._autosave = QTimer(self)
+        self._autosave.timeout.connect(self.autosave)
+        self._autosave.start(AUTOSAVE_MS)
+        self.statusBar().showMessage(f"Model {Path(self.model_path).name} on {self.engine.device}", 5000)
+        self._update_title()
+        if ask_to_restore:
+            QTimer.singleShot(0, self._offer_recovery)
+        self.scheduler.request(self.doc.state, interactive=False)
+
+    # -- building -------------------------------------------------------------------------
+    def _dock(self, title, widget, area):
+        scroll = QScrollArea()
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(scroll)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_panels(self):
+        for dock in getattr(self, "_docks", []):
+            self.removeDockWidget(dock)
+            dock.deleteLater()
+        self.identity_panel = IdentityPanel(self.doc, lambda: self.engine)
+        self.expression_panel = ExpressionPanel(self.doc, self.engine.cfg.expression_names)
+        self.lighting_panel = LightingPanel(self.doc)
+        self.camera_panel = CameraPanel(self.doc)
+        self.render_panel = RenderPanel(self.doc)
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self._docks = [
+            self._dock("Identity", self.identity_panel, left),
+            self._dock("Camera", self.camera_panel, left),
+            self._dock("Render", self.render_panel, left),
+            self._dock("Expression", self.expression_panel, right),
+            self._dock("Lighting", self.lighting_panel, right),
+        ]
+
+    def _build_menus(self):
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "Open &model...", self._open_model_dialog, "Ctrl+Shift+O")
+        self._action(m, "&Open session...", self._open_session_dialog, QKeySequence.StandardKey.Open)
+        self._action(m, "&Save session...", self._save_session_dialog, QKeySequence.StandardKey.Save)
+        self.recent_menu = m.addMenu("Recent")
+        self._refresh_recent()
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        e = self.menuBar().addMenu("&Edit")
+        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        e.addAction(undo)
+        e.addAction(redo)
+        self._action(e, "Reset &camera", lambda: self.doc.update("Reset camera", camera=OrbitPose()), "Home")
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "&About Avatar Studio", self.about)
+
+    def _action(self, menu, text, slot, shortcut=None):
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(shortcut)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    # -- rendering --------------------------------------------------------------------------
+    def _state_changed(self, state):
+        self.scheduler.request(state, interactive=self.doc.interactive)
+        self._update_title()
+
+    def _show_frame(self, img, info):
+        self.frames_shown += 1
+        self.frame_times.append(time.perf_counter())
+        self.frame_times = self.frame_times[-30:]
+        fps = 0.0
+        if len(self.frame_times) > 1:
+            fps = (len(self.frame_times) - 1) / max(self.frame_times[-1] - self.frame_times[0], 1e-6)
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in info["timings"].items())
+        self.view.set_frame(img, f"{info['quality']}  {info['ms']:.0f} ms  {fps:.1f} fps  [{stages}]")
+        self.last_frame_info = info
+
+    def _orbit(self, d_yaw, d_pitch):
+        c = self.doc.state.camera
+        self.doc.interactive = True
+        self.doc.update("Orbit", merge_key="orbit", camera=OrbitPose(
+            (c.yaw + d_yaw + 180) % 360 - 180, max(-60.0, min(60.0, c.pitch + d_pitch)), c.roll, c.radius, c.fov,
+            c.look_at))
+
+    def _zoom(self, factor):
+        c = self.doc.state.camera
+        self.doc.update("Zoom", camera=OrbitPose(c.yaw, c.pitch, c.roll, max(1.5, min(6.0, c.radius * factor)),
+                                                 c.fov, c.look_at))
+
+    # -- models and sessions ------------------------------------------------------------------
+    def open_model(self, path) -> bool:
+        try:
+            engine = InferenceEngine.from_checkpoint(path, str(self.engine.device))
+        except (CheckpointError, ValueError, OSError) as e:
+            self._error("Open model", str(e))
+            return False
+        self.engine = engine
+        self.model_path = str(path)
+        self.scheduler.set_engine(engine)
+        self._build_panels()
+        self.doc.reset(engine.default_state())
+        self._remember(path)
+        self.statusBar().showMessage(f"Opened model {Path(path).name}", 5000)
+        return True
+
+    def session_json(self) -> dict:
+        p = self.identity_panel
+        return {"format": SESSION_FORMAT, "version": 1, "model": self.model_path, "state": self.doc.state.to_json(),
+                "identity_panel": {"seed": p.seed.value(), "seed_b": p.seed_b.value(),
+                                   "truncation": p.truncation.value(), "mix": p.mix.value()}}
+
+    def save_session(self, path) -> bool:
+        try:
+            atomic_write_text(path, json.dumps(self.session_json(), indent=1))
+        except OSError as e:
+            self._error("Save session", f"{path}: {e.strerror or e}")
+            return False
+        self.doc.undo_stack.setClean()
+        self._remember(path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def open_session(self, path) -> bool:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+                raise ValueError("not an Avatar Studio session")
+            state = AvatarState.from_json(data["state"])
+        except OSError as e:
+            self._error("Open session", f"{path}: cannot read ({e.strerror or e})")
+            return False
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+            self._error("Open session", f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            return False
+        model = data.get("model")
+        if model and Path(model).resolve() != Path(self.model_path).resolve() and not self.open_model(model):
+            return False
+        if state.identity.latent.size != self.engine.cfg.latent_dim:
+            self._error("Open session", f"{path}: its identity does not fit this model")
+            return False
+        panel = data.get("identity_panel", {})
+        p = self.identity_panel
+        for w, key in ((p.seed, "seed"), (p.seed_b, "seed_b"), (p.truncation, "truncation"), (p.mix, "mix")):
+            if key in panel:
+                w.blockSignals(True)
+                w.setValue(panel[key])
+                w.blockSignals(False)
+        self.doc.reset(state)
+        self._remember(path)
+        return True
+
+    def autosave(self):
+        try:
+            atomic_write_text(recovery_path(), json.dumps(self.session_json()))
+        except OSError:
+            pass  # autosave must never interrupt work
+
+    def _offer_recovery(self):
+        path = recovery_path()
+        if not path.exists():
+            return
+        answer = QMessageBox.question(self, "Restore session", "Avatar Studio did not close cleanly. Restore the last autosaved session?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.open_session(path)
+
+    def closeEvent(self, event):  # noqa: N802
+        self.scheduler.shutdown()
+        recovery_path().unlink(missing_ok=True)  # a clean exit leaves nothing to restore
+        super().closeEvent(event)
+
+    # -- dialogs ------------------------------------------------------------------------------
+    def _open_model_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", "Models (*.safetensors)")
+        if path:
+            self.open_model(path)
+
+    def _open_session_dialog(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Sessions (*.json)")
+        if path:
+            self.open_session(path)
+
+    def _save_session_dialog(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.json", "Sessions (*.json)")
+        if path:
+            self.save_session(path)
+
+    def about(self):
+        prov = getattr(self.engine, "provenance", {})
+        QMessageBox.about(self, "About Avatar Studio", (
+            f"Avatar Studio 0.1\n\nModel: {self.model_path}\n{prov.get('kind', '')}\n"
+            f"Expressions: {len(self.engine.cfg.expression_names)}\nDevice: {self.engine.device}"))
+
+    def _error(self, title, message):
+        self.statusBar().showMessage(message.splitlines()[0], 8000)
+        QMessageBox.critical(self, title, message.splitlines()[0])
+
+    def _remember(self, path):
+        s = QSettings("AvatarStudio", "AvatarStudio")
+        recent = [str(path)] + [p for p in (s.value("recent", []) or []) if p != str(path)]
+        s.setValue("recent", recent[:8])
+        self._refresh_recent()
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        for p in QSettings("AvatarStudio", "AvatarStudio").value("recent", []) or []:
+            opener = self.open_model if str(p).endswith(".safetensors") else self.open_session
+            self.recent_menu.addAction(Path(p).name, lambda p=p, o=opener: o(p))
+
+    def _update_title(self, *_):
+        try:
+            dirty = "" if self.doc.undo_stack.isClean() else " *"
+        except RuntimeError:  # the stack is being torn down with the window
+            return
+        self.setWindowTitle(f"Avatar Studio - {Path(self.model_path).name}{dirty}")

@@ -1,0 +1,29 @@
+"""Start the Qt studio (`avatar-studio` with no command, or `python main.py`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def run_studio(argv=None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from core.checkpoint import DEFAULT_MODEL, CheckpointError
+
+    ap = argparse.ArgumentParser(prog="avatar-studio", description="The Avatar Studio desktop app.")
+    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--session", help="open this session file")
+    args = ap.parse_args(argv or [])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Avatar Studio")
+    try:
+        window = MainWindow(args.model, args.device)
+    except (CheckpointError, ValueError) as e:
+        print(f"avatar-studio: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    if args.session:
+        window.open_session(args.session)
+    window.show()
+    return app.exec()
