@@ -1,0 +1,95 @@
+"""Scripted studio benchmark: drives the real widgets like a drag would and measures the
+frames shown per second while dragging, the time to the refined frame after release, and
+the longest stall of the GUI thread (a 5 ms heartbeat timer's largest gap).
+
+    QT_QPA_PLATFORM=offscreen python -m bench.studio_bench [--json OUT.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def run(seconds: float = 3.0) -> dict:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    w = MainWindow(ask_to_restore=False)
+    w.show()
+    beats = []
+    heart = QTimer()
+    heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heart.start(5)
+
+    def pump(until):
+        while time.perf_counter() < until:
+            app.processEvents()
+            time.sleep(0.001)
+
+    def settle():
+        end = time.perf_counter() + 30
+        while time.perf_counter() < end:
+            app.processEvents()
+            info = getattr(w, "last_frame_info", None)
+            if info and info["state"] == w.doc.state and info["quality"] == "refined" and w.scheduler.is_idle():
+                return
+            time.sleep(0.002)
+
+    settle()
+    results = {}
+    drags = {
+        "camera": lambda t: w.camera_panel.sliders["yaw"].setValue(40 * __import__("math").sin(t * 2)),
+        "expression": lambda t: w.expression_panel.sliders["jawOpen"].setValue(0.5 + 0.5 * __import__("math").sin(t * 3)),
+        "lighting": lambda t: w.lighting_panel.ball.direction_picked.emit(80 * __import__("math").sin(t * 2), 20.0),
+    }
+    for name, move in drags.items():
+        settle()
+        beats.clear()
+        shown0 = w.frames_shown
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            move(time.perf_counter() - start)
+            pump(time.perf_counter() + 1 / 60)  # a mouse reports ~60 moves a second
+        frames = w.frames_shown - shown0
+        fps = frames / (time.perf_counter() - start)
+        w.doc.end_interaction()
+        released = time.perf_counter()
+        settle()
+        refined_after = time.perf_counter() - released
+        gaps = [b - a for a, b in zip(beats, beats[1:])]
+        results[name] = {"frames_per_second": fps, "refined_after_release_s": refined_after,
+                         "longest_gui_stall_ms": 1e3 * max(gaps) if gaps else float("nan")}
+    w.close()
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    args = ap.parse_args(argv)
+    from bench.engine_bench import device_name
+    import torch
+
+    res = run(args.seconds)
+    print(f"device: {device_name(torch.device('cpu'))}")
+    print("drag        frames/s   refined after release   longest GUI stall")
+    for name, r in res.items():
+        print(f"{name:<10} {r['frames_per_second']:>9.1f}   {r['refined_after_release_s']:>17.2f} s"
+              f"   {r['longest_gui_stall_ms']:>14.0f} ms")
+    if args.json:
+        from core.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
