@@ -22,26 +22,53 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
 
 
+def _state_flags(p: argparse.ArgumentParser):
+    """The flags that describe an AvatarState, shared by render and the exporters."""
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--seed", type=int, help="identity sampled from the model's prior")
+    who.add_argument("--avatar", help="identity from an avatar/state JSON file")
+    p.add_argument("--truncation", type=float, default=0.7, help="pull a seeded identity towards the mean (0..1)")
+    p.add_argument("--yaw", type=float, help="camera yaw, degrees (+ turns to the subject's left)")
+    p.add_argument("--pitch", type=float, help="camera pitch, degrees (+ looks from above)")
+    p.add_argument("--fov", type=float, help="field of view, degrees (EG3D convention, default 18.83)")
+    p.add_argument("--light", help="preset name, lighting JSON ({'sh': 9x3}) or an environment map image")
+    p.add_argument("--expr", nargs="*", default=[], metavar="NAME=VALUE", help="expression weights, e.g. jawOpen=0.6")
+    p.add_argument("--state", help="an AvatarState JSON instead of the flags (flags given as well override it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-studio", description="3D-aware neural head avatars: studio and tools.")
     sub = parser.add_subparsers(dest="command")
 
     r = sub.add_parser("render", help="render one image (and optionally every G-buffer pass)")
     _common(r)
-    who = r.add_mutually_exclusive_group()
-    who.add_argument("--seed", type=int, help="identity sampled from the model's prior")
-    who.add_argument("--avatar", help="identity from an avatar/state JSON file")
-    r.add_argument("--truncation", type=float, default=0.7, help="pull a seeded identity towards the mean (0..1)")
-    r.add_argument("--yaw", type=float, help="camera yaw, degrees (+ turns to the subject's left)")
-    r.add_argument("--pitch", type=float, help="camera pitch, degrees (+ looks from above)")
-    r.add_argument("--fov", type=float, help="field of view, degrees (EG3D convention, default 18.837)")
-    r.add_argument("--light", help="preset name, lighting JSON ({'sh': 9x3}) or an environment map image")
-    r.add_argument("--expr", nargs="*", default=[], metavar="NAME=VALUE", help="expression weights, e.g. jawOpen=0.6")
+    _state_flags(r)
     r.add_argument("--res", type=int, help="output image side in pixels (default 256)")
     r.add_argument("--quality", choices=("preview", "refined", "naive"), help="sampling quality (default refined)")
-    r.add_argument("--state", help="an AvatarState JSON instead of the flags (flags given as well override it)")
     r.add_argument("--passes", help="folder for rgb/albedo/shading/normal/depth(16-bit)/alpha PNGs")
     r.add_argument("--out", help="output PNG (the selected pass, rgb by default)")
+
+    m = sub.add_parser("export-mesh", help="marching-cubes mesh of a head as GLB, OBJ or PLY (metres, y up, +z face)")
+    _common(m)
+    _state_flags(m)
+    m.add_argument("--grid", type=int, default=256, help="marching cubes resolution (128-512)")
+    m.add_argument("--level", type=float, default=10.0, help="density iso-level")
+    m.add_argument("--faces", type=int, help="decimate to about this many faces")
+    m.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")
+    m.add_argument("--colors", choices=("albedo", "lit", "none"), default="albedo", help="vertex colours")
+    m.add_argument("--out", required=True, help="head.glb, head.obj or head.ply")
+
+    v = sub.add_parser("export-video", help="orbit / lighting / expression / identity / timeline video")
+    _common(v)
+    _state_flags(v)
+    v.add_argument("--path", default="orbit", help="orbit, light, expression, identity, or a TIMELINE.json")
+    v.add_argument("--seed-b", type=int, default=1, help="the second identity of the identity path")
+    v.add_argument("--frames", type=int, default=60)
+    v.add_argument("--fps", type=float, default=24.0)
+    v.add_argument("--res", type=int, default=256)
+    v.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
+    v.add_argument("--passes", help="comma-separated passes shown side by side, e.g. rgb,normal,albedo")
+    v.add_argument("--out", required=True, help="out.mp4 (H.264, yuv420p) or out.gif")
 
     sy = sub.add_parser("synth", help="write a synthetic head dataset (EG3D format + our labels)")
     _common(sy)
@@ -78,6 +105,14 @@ def main(argv=None) -> int:
             from core.commands.render import run_render
 
             return run_render(args)
+        if args.command == "export-mesh":
+            from core.commands.export import run_export_mesh
+
+            return run_export_mesh(args)
+        if args.command == "export-video":
+            from core.commands.export import run_export_video
+
+            return run_export_video(args)
         if args.command == "synth":
             from training.synth.dataset import run_synth
 

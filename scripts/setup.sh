@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="${AVATAR_STUDIO_VENV:-$root/.venv}"
 stamp="$venv/.avatar-studio-installed"
-want="$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml scripts/setup.sh tools/gltf/package.json | sha1sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -20,4 +20,8 @@ else
     "$py" -m pip install -q "torch==2.13.0"
 fi
 "$py" -m pip install -q -e ".[gui,dev]"
+# The Khronos glTF validator (npm) checks exported GLB files in the tests.
+if command -v npm >/dev/null 2>&1; then
+    (cd tools/gltf && npm install --no-audit --no-fund --silent)
+fi
 echo "$want" > "$stamp"

@@ -89,8 +89,9 @@ def state_from_args(args, engine) -> AvatarState:
     if args.expr:
         state = state.with_(expression=parse_expression_args(args.expr, engine.cfg.expression_names))
     r = state.render
+    res, quality = getattr(args, "res", None), getattr(args, "quality", None)
     state = state.with_(render=RenderSettings(
-        args.res if args.res is not None else r.resolution, args.quality or r.quality, r.render_pass, r.background))
+        res if res is not None else r.resolution, quality or r.quality, r.render_pass, r.background))
     return state
 
 
