@@ -86,13 +86,30 @@ class MainWindow(QMainWindow):
         self.camera_panel = CameraPanel(self.doc)
         self.render_panel = RenderPanel(self.doc)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.viewport = None
+        from PySide6.QtGui import QGuiApplication
+
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            from app.viewport import GeometryViewport
+
+            self.viewport = GeometryViewport(self.doc, lambda: self.engine)
+            geometry = self.viewport
+        else:  # no OpenGL surface on these platforms
+            from PySide6.QtWidgets import QLabel
+
+            geometry = QLabel("The geometry viewport needs an OpenGL display.")
         self._docks = [
             self._dock("Identity", self.identity_panel, left),
-            self._dock("Camera", self.camera_panel, left),
             self._dock("Render", self.render_panel, left),
+            self._dock("Camera", self.camera_panel, left),
+            self._dock("Geometry", geometry, left),
             self._dock("Expression", self.expression_panel, right),
             self._dock("Lighting", self.lighting_panel, right),
         ]
+        self.tabifyDockWidget(self._docks[0], self._docks[1])
+        self._docks[0].raise_()
+        self.resizeDocks([self._docks[2], self._docks[4]], [360, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks[0], self._docks[2], self._docks[3]], [220, 200, 380], Qt.Orientation.Vertical)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")

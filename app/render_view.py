@@ -41,8 +41,10 @@ class RenderView(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawImage(self.rect().adjusted(x, y, -x, -y) if side else self.rect(), self._image)
         if self.overlay:
-            p.setPen(QColor(230, 230, 230))
-            p.drawText(8, 18, self.overlay)
+            width = p.fontMetrics().horizontalAdvance(self.overlay) + 12
+            p.fillRect(4, 4, width, 20, QColor(0, 0, 0, 140))
+            p.setPen(QColor(235, 235, 235))
+            p.drawText(10, 18, self.overlay)
         p.end()
 
     def mousePressEvent(self, e):  # noqa: N802

@@ -138,7 +138,12 @@ class InferenceEngine:
         return torch.autocast("cpu", enabled=False)
 
     def planes_for(self, identity: Identity, expression):
-        """(planes (3, C, R, R), density grid) for an identity and expression, cached."""
+        """(planes (3, C, R, R), density grid) for an identity and expression, cached.
+        Safe to call from several threads (the caches are shared)."""
+        with self._lock:
+            return self._planes_for(identity, expression)
+
+    def _planes_for(self, identity: Identity, expression):
         self._check_identity(identity)
         expression = expression.with_names(self.cfg.expression_names)
         key = (identity.key(), expression.key())
@@ -158,10 +163,11 @@ class InferenceEngine:
         return entry
 
     def density_grid_for(self, identity: Identity, expression):
-        entry = self.planes_for(identity, expression)
-        if entry[1] is None:
-            entry[1] = self.model.density_grid(entry[0])
-        return entry[1]
+        with self._lock:
+            entry = self._planes_for(identity, expression)
+            if entry[1] is None:
+                entry[1] = self.model.density_grid(entry[0])
+            return entry[1]
 
     def sample_density(self, points, identity: Identity, expression) -> torch.Tensor:
         """Density at world points (N, 3) for mesh extraction, in chunks, on the engine's device."""

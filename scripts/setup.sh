@@ -3,6 +3,13 @@
 # CPU machines: torch==2.13.0 is installed first so that the `torch>=2.5` range in
 # pyproject.toml is already satisfied and pip never pulls the CUDA wheels.
 set -euo pipefail
+# System packages for the GUI under a virtual screen (the geometry viewport's test runs
+# under Xvfb; Qt's xcb platform needs the two xcb libraries; GL needs Mesa's drivers).
+if ! command -v Xvfb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth libxcb-icccm4 libxcb-keysyms1 libegl1 \
+        libgl1-mesa-dri >/dev/null 2>&1 || echo "setup: could not install xvfb and GL packages" >&2
+fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="${AVATAR_STUDIO_VENV:-$root/.venv}"
