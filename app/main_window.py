@@ -81,6 +81,14 @@ class MainWindow(QMainWindow):
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.identity_panel = IdentityPanel(self.doc, lambda: self.engine)
+        from app.panels.gallery import IdentityGallery
+        from app.panels.sh_coefficients import SHCoefficientsPanel
+        from app.perf_plot import PerformancePlot
+
+        self.gallery = IdentityGallery(self.doc, lambda: self.engine)
+        self.gallery.picked.connect(self.identity_panel.seed.setValue)
+        self.sh_panel = SHCoefficientsPanel(self.doc)
+        self.perf_plot = PerformancePlot()
         self.expression_panel = ExpressionPanel(self.doc, self.engine.cfg.expression_names)
         self.lighting_panel = LightingPanel(self.doc)
         self.camera_panel = CameraPanel(self.doc)
@@ -105,7 +113,21 @@ class MainWindow(QMainWindow):
             self._dock("Geometry", geometry, left),
             self._dock("Expression", self.expression_panel, right),
             self._dock("Lighting", self.lighting_panel, right),
+            self._dock("Gallery", self.gallery, left),
+            self._dock("SH coefficients", self.sh_panel, right),
+            self._dock("Performance", self.perf_plot, Qt.DockWidgetArea.BottomDockWidgetArea),
         ]
+        self.tabifyDockWidget(self._docks[0], self._docks[6])
+        self.tabifyDockWidget(self._docks[5], self._docks[7])
+        self._docks[5].raise_()
+        self._docks[8].hide()  # View > Performance shows it
+        if hasattr(self, "view_menu"):
+            self._refresh_view_menu()
+
+    def _refresh_view_menu(self):
+        self.view_menu.clear()
+        for dock in self._docks:
+            self.view_menu.addAction(dock.toggleViewAction())
         self.tabifyDockWidget(self._docks[0], self._docks[1])
         self._docks[0].raise_()
         self.resizeDocks([self._docks[2], self._docks[4]], [360, 380], Qt.Orientation.Horizontal)
@@ -128,6 +150,8 @@ class MainWindow(QMainWindow):
         e.addAction(undo)
         e.addAction(redo)
         self._action(e, "Reset &camera", lambda: self.doc.update("Reset camera", camera=OrbitPose()), "Home")
+        self.view_menu = self.menuBar().addMenu("&View")
+        self._refresh_view_menu()
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&About Avatar Studio", self.about)
 
@@ -153,6 +177,7 @@ class MainWindow(QMainWindow):
             fps = (len(self.frame_times) - 1) / max(self.frame_times[-1] - self.frame_times[0], 1e-6)
         stages = ", ".join(f"{k} {v:.0f}" for k, v in info["timings"].items())
         self.view.set_frame(img, f"{info['quality']}  {info['ms']:.0f} ms  {fps:.1f} fps  [{stages}]")
+        self.perf_plot.add_frame(info)
         self.last_frame_info = info
 
     def _orbit(self, d_yaw, d_pitch):

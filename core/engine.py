@@ -185,8 +185,10 @@ class InferenceEngine:
         res = int(round(state.render.resolution / self.cfg.superres_factor * level.resolution_scale))
         return max(8, res)
 
-    def render(self, state: AvatarState, quality: str | None = None, neural_resolution: int | None = None) -> RenderResult:
-        """Render every G-buffer pass of `state`. Output side = neural_resolution x superres."""
+    def render(self, state: AvatarState, quality: str | None = None, neural_resolution: int | None = None,
+               keep: bool = True) -> RenderResult:
+        """Render every G-buffer pass of `state`. Output side = neural_resolution x superres.
+        keep=False renders without replacing cached G-buffers (thumbnails, side jobs)."""
         quality = quality or state.render.quality
         if quality not in QUALITY_LEVELS:
             raise ValueError(f"unknown quality {quality!r}; use one of {tuple(QUALITY_LEVELS)}")
@@ -201,7 +203,8 @@ class InferenceEngine:
             relit_only = surface is not None
             if surface is None:
                 surface = self.model.surface(self._render_gbuffer(state, expression, res, level.plan, timings))
-                self._surface_cache.put(key, surface)
+                if keep:
+                    self._surface_cache.put(key, surface)
             t = time.perf_counter()
             frame = self.shade(surface, state)
             timings["shade"] = (time.perf_counter() - t) * 1e3

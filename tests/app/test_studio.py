@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from studio_helpers import frame_diff, wait_refined
 
@@ -103,3 +104,23 @@ def test_autosave_writes_a_recovery_session(studio):
     studio.autosave()
     data = json.loads(recovery_path().read_text())
     assert data["format"] == "avatar-studio/session"
+
+
+def test_gallery_thumbnails_pick_an_identity(studio, qtbot):
+    g = studio.gallery
+    qtbot.waitUntil(lambda: g.thumbnails_done >= g.COUNT, timeout=60000)
+    item = g.list.item(3)
+    seed = int(item.data(256))
+    g.list.itemClicked.emit(item)
+    assert studio.identity_panel.seed.value() == seed
+    assert studio.doc.state.identity == studio.engine.sample_identity(seed, studio.identity_panel.truncation.value())
+
+
+def test_sh_coefficients_edit_the_lighting(studio, qtbot):
+    before = wait_refined(qtbot, studio)
+    box = studio.sh_panel.boxes[3][0]  # L11, red: light from +x in red
+    box.setValue(box.value() + 1.5)
+    assert studio.doc.state.lighting.coeffs[3, 0] == pytest.approx(box.value())
+    after = wait_refined(qtbot, studio)
+    assert frame_diff(after, before) > 0.05
+    assert studio.last_frame_info["relit_only"]
