@@ -89,6 +89,9 @@ class MainWindow(QMainWindow):
         self.gallery.picked.connect(self.identity_panel.seed.setValue)
         self.sh_panel = SHCoefficientsPanel(self.doc)
         self.perf_plot = PerformancePlot()
+        from app.timeline import TimelinePanel
+
+        self.timeline = TimelinePanel(self.doc)
         self.expression_panel = ExpressionPanel(self.doc, self.engine.cfg.expression_names)
         self.lighting_panel = LightingPanel(self.doc)
         self.camera_panel = CameraPanel(self.doc)
@@ -116,7 +119,10 @@ class MainWindow(QMainWindow):
             self._dock("Gallery", self.gallery, left),
             self._dock("SH coefficients", self.sh_panel, right),
             self._dock("Performance", self.perf_plot, Qt.DockWidgetArea.BottomDockWidgetArea),
+            self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea),
         ]
+        self.timeline.render_button.clicked.connect(lambda: self.exporter.video_dialog("timeline"))
+        self._docks[9].hide()  # View > Timeline shows it
         self.tabifyDockWidget(self._docks[0], self._docks[6])
         self.tabifyDockWidget(self._docks[5], self._docks[7])
         self._docks[5].raise_()
@@ -140,6 +146,16 @@ class MainWindow(QMainWindow):
         self._action(m, "&Save session...", self._save_session_dialog, QKeySequence.StandardKey.Save)
         self.recent_menu = m.addMenu("Recent")
         self._refresh_recent()
+        m.addSeparator()
+        from app.exporting import Exporter
+
+        self.exporter = Exporter(self)
+        x = self.menuBar().addMenu("E&xport")
+        self._action(x, "&Mesh (GLB, OBJ, PLY)...", self.exporter.mesh_dialog, "Ctrl+E")
+        self._action(x, "&Image...", self.exporter.image_dialog, "Ctrl+Shift+E")
+        self._action(x, "Every &pass...", self.exporter.passes_dialog)
+        for kind in ("orbit", "light", "expression", "timeline"):
+            self._action(x, f"&Video: {kind}...", lambda _=False, k=kind: self.exporter.video_dialog(k))
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         e = self.menuBar().addMenu("&Edit")
