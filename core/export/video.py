@@ -107,6 +107,7 @@ def timeline_states(keys, frames: int):
 def write_video(frames_iter, path, fps: float, total: int, progress: bool = True) -> int:
     """Encode uint8 frames to MP4 (H.264, yuv420p) or GIF, atomically; returns frame count."""
     import os
+    import shutil
     import tempfile
 
     import imageio.v2 as imageio
@@ -117,13 +118,15 @@ def write_video(frames_iter, path, fps: float, total: int, progress: bool = True
     if suffix not in (".mp4", ".gif"):
         raise ValueError(f"{path}: video must be .mp4 or .gif")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    # a private folder, not just a temporary name: ffmpeg reopens its output to finish an
+    # MP4, and on cancel that must fail rather than leave a stray file behind
+    tmp_dir = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
+    tmp = os.path.join(tmp_dir, f"partial{suffix}")
     count = 0
     try:
         if suffix == ".mp4":
             writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
-                                        macro_block_size=16, quality=8, ffmpeg_log_level="error")
+                                        macro_block_size=16, quality=8, ffmpeg_log_level="quiet")
         else:
             writer = imageio.get_writer(tmp, format="GIF", duration=1000.0 / fps, loop=0)
         with writer:
@@ -132,6 +135,7 @@ def write_video(frames_iter, path, fps: float, total: int, progress: bool = True
                 count += 1
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+    shutil.rmtree(tmp_dir, ignore_errors=True)
     return count
