@@ -2,8 +2,6 @@
 timeline), each run as a cancellable background job."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 

@@ -16,7 +16,7 @@ import torch
 from core.engine import QUALITY_LEVELS, InferenceEngine
 from core.lighting import SphericalHarmonicsLighting, rotation_matrix
 from core.model.head import SamplingPlan
-from core.state import OrbitPose, RenderSettings
+from core.state import OrbitPose
 
 REFERENCE_PLAN = SamplingPlan(naive=True, coarse=192, importance=192)
 

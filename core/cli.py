@@ -6,9 +6,7 @@ non-zero with a one-line error (naming the file and the problem) on bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from core.checkpoint import DEFAULT_MODEL, CheckpointError
 

@@ -24,6 +24,21 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+def read_json(path):
+    """Parse a JSON file; any failure is a ValueError naming the file and the problem."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 

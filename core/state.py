@@ -10,8 +10,6 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from core.camera import DEFAULT_FOV_DEG, DEFAULT_LOOK_AT, DEFAULT_RADIUS, Camera, orbit
 from core.expression import Expression
 from core.fileio import atomic_write_text
@@ -179,13 +177,10 @@ class AvatarState:
 
     @classmethod
     def load(cls, path) -> "AvatarState":
+        from core.fileio import read_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON ({_msg(e)})") from None
+        data = read_json(path)
         try:
             return cls.from_json(data)
         except ValueError as e:

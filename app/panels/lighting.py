@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QColorDialog, QComboBox, QFileDialog, QFormLayout, QMessageBox, QPushButton, QWidget
 

@@ -1,13 +1,12 @@
 """`avatar-studio render`: one image of a state, and optionally every pass."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from core.expression import Expression
-from core.fileio import save_png
+from core.fileio import read_json, save_png
 from core.lighting import SphericalHarmonicsLighting
 from core.passes import pass_image, save_passes
 from core.state import AvatarState, OrbitPose, RenderSettings
@@ -19,12 +18,7 @@ def load_lighting(spec: str) -> SphericalHarmonicsLighting:
     """A preset name, a lighting JSON file, or an environment map image."""
     path = Path(spec)
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        data = read_json(path)
         try:
             return SphericalHarmonicsLighting.from_json(data)
         except (ValueError, TypeError) as e:

@@ -8,14 +8,13 @@ between neighbouring keyframes with an ease-in-out.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from core.expression import Expression
-from core.lighting import SphericalHarmonicsLighting, rotation_matrix
+from core.lighting import rotation_matrix
 from core.state import AvatarState, OrbitPose
 
 PATHS = ("orbit", "light", "expression", "identity")
@@ -57,13 +56,10 @@ def _catmull_rom(p0, p1, p2, p3, t):
 
 
 def load_timeline(path) -> list[tuple[float, AvatarState]]:
+    from core.fileio import read_json
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = read_json(path)
     keys = data.get("keyframes") if isinstance(data, dict) else None
     if not keys or len(keys) < 2:
         raise ValueError(f"{path}: a timeline needs at least two keyframes")

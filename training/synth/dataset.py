@@ -53,7 +53,6 @@ def sample_name(index: int, view: int) -> str:
 
 def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
     """Render every view of one identity; returns its labels (written by the caller)."""
-    from core.camera import Camera  # noqa: F401  (labels use the shared Camera type)
     from training.synth.head_mesh import HeadBuilder
     from training.synth.renderer import mouth_cavity_transfer
     from training.synth.sampling import sample_background, sample_expression, sample_lighting, sample_pose

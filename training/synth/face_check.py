@@ -31,8 +31,6 @@ class DlibFaces:
 
     def detect(self, rgb_uint8: np.ndarray, upsample: int = 1):
         """-> (68, 2) landmarks of the most confident face, or None."""
-        import dlib
-
         img = np.ascontiguousarray(rgb_uint8)
         dets, scores, _ = self.detector.run(img, upsample, 0.0)
         if not dets:

@@ -169,7 +169,7 @@ def _skin_radius(L: HeadLayout, U, Y, S):
     jaw and neck ellipsoids, then the features as bumps and dents."""
     i = L.ident
     s = i.s
-    w, h, d = 1 + 0.06 * s("head_width"), 1 + 0.05 * s("head_height"), 1 + 0.06 * s("head_depth")
+    w, d = 1 + 0.06 * s("head_width"), 1 + 0.06 * s("head_depth")  # height: layout.y_top
     cranium = _ellipsoid_radius(U, Y, (0.05, -0.025), (0.152 * w, (L.y_top - 0.05), 0.195 * d))
     face_len = 1 + 0.06 * s("face_length")
     face_bottom = L.y_chin + 0.015

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.camera import RAY_FAR, RAY_NEAR, Camera
+from core.camera import Camera
 from core.lighting import SphericalHarmonicsLighting, irradiance_weights, sh_basis
+from render.mesh_renderer import gl_projection
 from training.synth.head_mesh import HeadGeometry, landmarks_3d
 
 _VS = """
@@ -92,20 +93,6 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
     phi = np.arccos(1 - 2 * i / n)
     theta = math.pi * (1 + 5 ** 0.5) * i
     return np.stack([np.cos(theta) * np.sin(phi), np.cos(phi), np.sin(theta) * np.sin(phi)], -1)
-
-
-def gl_projection(camera: Camera, near=0.5, far=6.0) -> np.ndarray:
-    """OpenGL clip matrix (column vectors) for an OpenCV camera with normalised intrinsics."""
-    k = camera.intrinsics
-    proj = np.array([
-        [2 * k[0, 0], 0, 1 - 2 * k[0, 2], 0],
-        [0, 2 * k[1, 1], 2 * k[1, 2] - 1, 0],
-        [0, 0, -(far + near) / (far - near), -2 * far * near / (far - near)],
-        [0, 0, -1, 0],
-    ])
-    flip = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera -> OpenGL camera axes
-    view = flip @ np.linalg.inv(camera.cam2world)
-    return proj @ view
 
 
 def _ortho_view(direction, box=0.55):
