@@ -2,14 +2,13 @@
 timeline), each run as a cancellable background job."""
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from app.jobs import Job
 from core.export.mesh import MeshExportConfig, extract_mesh, save_mesh
 from core.export import video
 from core.fileio import save_png
-from core.passes import pass_image, save_passes
+from core.passes import pass_image, rgba_image, save_passes
 from core.state import RenderSettings
 
 
@@ -53,12 +52,11 @@ class Exporter:
             if all_passes:
                 save_passes(frame, path, state.render.background)
                 return f"Exported passes to {path}"
-            img = pass_image(frame, state.render.render_pass, state.render.background)
-            if transparent and img.ndim == 3:
-                alpha = (np.clip(frame.alpha.numpy(), 0, 1) * 255 + 0.5).astype(np.uint8)[..., None]
-                straight = pass_image(frame, state.render.render_pass, (0.0, 0.0, 0.0)).astype(np.float32)
-                a = np.maximum(alpha.astype(np.float32) / 255.0, 1e-3)
-                img = np.concatenate([np.clip(straight / a, 0, 255).astype(np.uint8), alpha], -1)
+            name = state.render.render_pass
+            if transparent and name not in ("depth", "alpha"):
+                img = rgba_image(frame, name)
+            else:
+                img = pass_image(frame, name, state.render.background)
             save_png(path, img)
             return f"Exported {path}"
 

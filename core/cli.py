@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quality", choices=("preview", "refined", "naive"), help="sampling quality (default refined)")
     r.add_argument("--passes", help="folder for rgb/albedo/shading/normal/depth(16-bit)/alpha PNGs")
     r.add_argument("--out", help="output PNG (the selected pass, rgb by default)")
+    r.add_argument("--transparent", action="store_true", help="--out as RGBA with a transparent background")
 
     m = sub.add_parser("export-mesh", help="marching-cubes mesh of a head as GLB, OBJ or PLY (metres, y up, +z face)")
     _common(m)
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--faces", type=int, help="decimate to about this many faces")
     m.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")
     m.add_argument("--colors", choices=("albedo", "lit", "none"), default="albedo", help="vertex colours")
+    m.add_argument("--texture", type=int, default=0, metavar="SIZE",
+                   help="bake a UV-unwrapped albedo texture (e.g. 1024); OBJ gets .mtl + .png")
     m.add_argument("--out", required=True, help="head.glb, head.obj or head.ply")
 
     v = sub.add_parser("export-video", help="orbit / lighting / expression / identity / timeline video")

@@ -185,6 +185,20 @@ class SphericalHarmonicsLighting:
     def lerp(self, other: "SphericalHarmonicsLighting", t: float) -> "SphericalHarmonicsLighting":
         return SphericalHarmonicsLighting((1.0 - t) * self.coeffs + t * other.coeffs)
 
+    def slerp(self, other: "SphericalHarmonicsLighting", t: float) -> "SphericalHarmonicsLighting":
+        """Blend that swings the key light along the great circle between the two dominant
+        directions (a plain blend would dim it passing through the middle): both ends are
+        turned towards the in-between direction, then blended."""
+        da, db = self.dominant_direction(), other.dominant_direction()
+        axis = np.cross(da, db)
+        angle = math.atan2(np.linalg.norm(axis), float(np.dot(da, db)))
+        if angle < 1e-4 or np.linalg.norm(axis) < 1e-8:
+            return self.lerp(other, t)
+        axis /= np.linalg.norm(axis)
+        a = self.rotated(axis_angle_matrix(axis, t * angle))
+        b = other.rotated(axis_angle_matrix(axis, -(1.0 - t) * angle))
+        return a.lerp(b, t)
+
     def as_tensor(self, device="cpu", dtype=torch.float32) -> torch.Tensor:
         return torch.as_tensor(self.coeffs, dtype=dtype, device=device)
 
@@ -193,6 +207,13 @@ class SphericalHarmonicsLighting:
 
     def __hash__(self):
         return hash(self.coeffs.tobytes())
+
+
+def axis_angle_matrix(axis, angle: float) -> np.ndarray:
+    """Rotation by `angle` radians about the unit `axis` (Rodrigues)."""
+    x, y, z = np.asarray(axis, dtype=np.float64)
+    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
 def rotation_matrix(yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:

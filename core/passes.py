@@ -36,6 +36,19 @@ def pass_image(frame: ShadedFrame, name: str, background=(1.0, 1.0, 1.0)) -> np.
     raise ValueError(f"unknown pass {name!r}; passes are {PASSES}")
 
 
+def rgba_image(frame: ShadedFrame, name: str = "rgb") -> np.ndarray:
+    """uint8 (H, W, 4): the pass's straight colour with the head's alpha, for a transparent
+    background (colour passes only)."""
+    if name in ("depth", "alpha"):
+        raise ValueError(f"a transparent background needs a colour pass, not {name!r}")
+    a = frame.alpha.numpy()[..., None]
+    if name == "rgb":
+        colour = frame.albedo.numpy() * frame.shading.numpy() + frame.specular.numpy()
+    else:  # composited over black, then un-premultiplied
+        colour = pass_image(frame, name, (0.0, 0.0, 0.0)).astype(np.float32) / 255.0 / np.maximum(a, 1e-3)
+    return np.concatenate([to_uint8(colour), to_uint8(a)], -1)
+
+
 def depth_preview(frame: ShadedFrame) -> np.ndarray:
     """Depth as a visible uint8 image (near = bright) for on-screen display."""
     d = frame.depth.numpy()

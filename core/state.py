@@ -116,7 +116,7 @@ class AvatarState:
         return AvatarState(
             self.identity.lerp(other.identity, t),
             self.expression.lerp(other.expression, t),
-            self.lighting.lerp(other.lighting, t),
+            self.lighting.slerp(other.lighting, t),
             self.camera.lerp(other.camera, t),
             self.render if t < 0.5 else other.render,
         )

@@ -18,13 +18,13 @@ def run_export_mesh(args) -> int:
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"{out}: mesh format must be one of {', '.join(FORMATS)}")
     cfg = MeshExportConfig(resolution=args.grid, level=args.level, faces=args.faces, smooth_iterations=args.smooth,
-                           colors=args.colors)
+                           colors=args.colors, texture=args.texture)
     engine = InferenceEngine.from_checkpoint(args.model, args.device)
     state = state_from_args(args, engine)
     mesh = extract_mesh(engine, state, cfg)
     save_mesh(mesh, out)
     print(f"wrote {out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
-          f"{'watertight' if mesh.is_watertight else 'not watertight'}, metres, y up, facing +z")
+          f"{'watertight' if mesh.metadata.get('closed_surface') else 'not watertight'}, metres, y up, facing +z")
     return 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from core.expression import Expression
 from core.fileio import read_json, save_png
 from core.lighting import SphericalHarmonicsLighting
-from core.passes import pass_image, save_passes
+from core.passes import pass_image, rgba_image, save_passes
 from core.state import AvatarState, OrbitPose, RenderSettings
 
 ENVMAP_SUFFIXES = {".hdr", ".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -104,7 +104,11 @@ def run_render(args) -> int:
     if frame.rgb.shape[0] != side:
         frame = _resize_frame(frame, side)
     if args.out:
-        save_png(args.out, pass_image(frame, state.render.render_pass, state.render.background))
+        if getattr(args, "transparent", False):
+            image = rgba_image(frame, state.render.render_pass)
+        else:
+            image = pass_image(frame, state.render.render_pass, state.render.background)
+        save_png(args.out, image)
         print(f"wrote {args.out} ({side}x{side}, {state.render.render_pass}, {engine.device})")
     if args.passes:
         paths = save_passes(frame, args.passes, state.render.background)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from core.camera import SCENE_BOX
 
 SCENE_UNIT_METRES = 0.478
+TEXTURED_FACE_BUDGET = 50_000  # UV unwrapping time grows fast with faces
 FORMATS = (".glb", ".obj", ".ply")
 
 
@@ -28,7 +29,8 @@ class MeshExportConfig:
     level: float = 10.0           # density iso-level
     faces: int | None = None      # decimate to about this many faces
     smooth_iterations: int = 0    # Taubin smoothing (keeps the volume)
-    colors: str = "albedo"        # albedo | lit | none
+    colors: str = "albedo"        # albedo | lit | none (vertex colours)
+    texture: int = 0              # bake a UV-unwrapped albedo texture of this size (0 = none)
     largest_component: bool = True
     metres: bool = True
 
@@ -39,6 +41,8 @@ class MeshExportConfig:
             raise ValueError(f"mesh colours {self.colors!r}: use albedo, lit or none")
         if self.faces is not None and self.faces < 100:
             raise ValueError(f"face budget {self.faces} is too small (at least 100)")
+        if self.texture and not 64 <= self.texture <= 8192:
+            raise ValueError(f"texture size {self.texture} outside [64, 8192]")
 
 
 def density_volume(engine, identity, expression, resolution: int, level: float, block: int = 4) -> np.ndarray:
@@ -91,12 +95,25 @@ def extract_mesh(engine, state, cfg: MeshExportConfig = MeshExportConfig()):
     trimesh.repair.fix_normals(mesh)
     if cfg.smooth_iterations:
         trimesh.smoothing.filter_taubin(mesh, iterations=cfg.smooth_iterations)
-    if cfg.faces and len(mesh.faces) > cfg.faces:
-        mesh = mesh.simplify_quadric_decimation(face_count=cfg.faces)
-    if cfg.colors != "none":
+    closed = mesh.is_watertight  # before UV seams split vertices (the surface stays closed)
+    budget = cfg.faces or (TEXTURED_FACE_BUDGET if cfg.texture else None)
+    if budget and len(mesh.faces) > budget:
+        mesh = mesh.simplify_quadric_decimation(face_count=budget)
+    if cfg.texture:
+        from PIL import Image
+
+        from core.export.texture import bake_albedo, unwrap
+
+        verts, faces, uv = unwrap(mesh.vertices, mesh.faces)
+        image = bake_albedo(engine, state, verts, faces, uv, cfg.texture)
+        material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image))
+        mesh = trimesh.Trimesh(verts, faces, visual=trimesh.visual.TextureVisuals(uv=uv, material=material),
+                               process=False)
+    elif cfg.colors != "none":
         mesh.visual.vertex_colors = vertex_colors(engine, state, mesh.vertices, cfg.colors)
     if cfg.metres:
         mesh.apply_scale(SCENE_UNIT_METRES)
+    mesh.metadata["closed_surface"] = bool(closed if cfg.texture else mesh.is_watertight)
     return mesh
 
 

@@ -107,3 +107,11 @@ def test_bench_reports_every_figure(tiny_checkpoint, tmp_path, capsys):
         assert row[key] > 0
     assert result["relight_256_per_s"] > 0 and "device" in result
     assert "lighting-only update" in stdout
+
+
+def test_transparent_background(tmp_path, capsys):
+    out = tmp_path / "t.png"  # the bundled model: a head with empty space around it
+    assert run(["render", "--res", "32", "--transparent", "--out", str(out)], capsys)[0] == 0
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    alpha = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert img.shape == (32, 32, 4) and alpha.min() < 10 and alpha.max() > 200

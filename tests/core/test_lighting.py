@@ -112,3 +112,13 @@ def test_reference_probe_file_matches_bundled_preset():
     ref = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sh_probes.json"
     data = json.loads(ref.read_text())
     np.testing.assert_allclose(load_presets()["grace-cathedral"].coeffs, data["probes"]["grace-cathedral"])
+
+
+def test_slerp_moves_a_key_light_along_the_great_circle():
+    a = SphericalHarmonicsLighting.from_directional((1, 0, 0), intensity=1.0, ambient=0.2)
+    b = SphericalHarmonicsLighting.from_directional((0, 0, 1), intensity=1.0, ambient=0.2)
+    np.testing.assert_allclose(a.slerp(b, 0.0).coeffs, a.coeffs, atol=1e-9)
+    np.testing.assert_allclose(a.slerp(b, 1.0).coeffs, b.coeffs, atol=1e-9)
+    mid = a.slerp(b, 0.5)
+    expected = SphericalHarmonicsLighting.from_directional((1, 0, 1), intensity=1.0, ambient=0.2)
+    np.testing.assert_allclose(mid.coeffs, expected.coeffs, atol=1e-9)
