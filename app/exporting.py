@@ -24,6 +24,12 @@ class Exporter:
         self.jobs.append(job)
         return job
 
+    def shutdown(self):
+        for job in self.jobs:
+            job.cancel()
+        for job in self.jobs:
+            job.done.wait(timeout=60)
+
     # -- the work (also called directly by tests) --------------------------------------
     def export_mesh(self, path, cfg: MeshExportConfig = MeshExportConfig(), show_dialog=True) -> Job:
         engine, state = self.w.engine, self.w.doc.state

@@ -77,6 +77,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_panels(self):
+        if getattr(self, "gallery", None) is not None:
+            self.gallery.shutdown()
+        if getattr(self, "viewport", None) is not None:
+            self.viewport.shutdown()
         for dock in getattr(self, "_docks", []):
             self.removeDockWidget(dock)
             dock.deleteLater()
@@ -285,8 +289,18 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes:
             self.open_session(path)
 
-    def closeEvent(self, event):  # noqa: N802
+    def shutdown(self):
+        """Stop every background thread before the window goes (a thread still inside
+        torch or ffmpeg when the interpreter exits aborts the process)."""
+        self._autosave.stop()
         self.scheduler.shutdown()
+        self.gallery.shutdown()
+        if self.viewport is not None:
+            self.viewport.shutdown()
+        self.exporter.shutdown()
+
+    def closeEvent(self, event):  # noqa: N802
+        self.shutdown()
         recovery_path().unlink(missing_ok=True)  # a clean exit leaves nothing to restore
         super().closeEvent(event)
 

@@ -155,4 +155,13 @@ class GeometryViewport(QWidget):
                 self.gl.mesh_ready.emit((np.asarray(mesh.vertices), np.asarray(mesh.faces), colors))
                 self.status.setText(f"{len(mesh.faces)} faces")
 
-        threading.Thread(target=work, daemon=True).start()
+        self._threads = [t for t in getattr(self, "_threads", []) if t.is_alive()]
+        thread = threading.Thread(target=work, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def shutdown(self):
+        """Wait for mesh extractions in flight (they cannot be interrupted midway)."""
+        self._debounce.stop()
+        for t in getattr(self, "_threads", []):
+            t.join(timeout=60)

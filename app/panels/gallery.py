@@ -32,11 +32,15 @@ class IdentityGallery(QWidget):
         layout.addWidget(self.list)
         layout.addWidget(more)
         self.thumbnail_ready.connect(self._add)
+        self._stop = threading.Event()
+        self._thread = None
         self.page = 0
         self.thumbnails_done = 0
         self.next_page()
 
     def next_page(self):
+        self.shutdown()
+        self._stop.clear()
         self.list.clear()
         seeds = list(range(self.page * self.COUNT, (self.page + 1) * self.COUNT))
         self.page += 1
@@ -45,6 +49,8 @@ class IdentityGallery(QWidget):
 
         def work():
             for seed in seeds:
+                if self._stop.is_set():
+                    return
                 state = base.with_(identity=engine.sample_identity(seed, truncation), camera=OrbitPose(yaw=15),
                                    render=RenderSettings(64, "preview"))
                 frame = engine.render(state, "preview", keep=False).frame
@@ -54,7 +60,14 @@ class IdentityGallery(QWidget):
                 except RuntimeError:  # the gallery was closed meanwhile
                     return
 
-        threading.Thread(target=work, daemon=True).start()
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def shutdown(self):
+        """Stop rendering thumbnails (waits for the one in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
     def _add(self, seed, img):
         h, w = img.shape[:2]

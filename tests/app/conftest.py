@@ -25,4 +25,4 @@ def studio(qtbot, tmp_path, monkeypatch):
     w.errors = errors
     wait_refined(qtbot, w)
     yield w
-    w.scheduler.shutdown()
+    w.close()  # stops every background thread
