@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--shard", help="K/N: write only identities i with i %% N == K (run N of these in parallel)")
     sy.add_argument("--out", required=True)
 
+    t = sub.add_parser("train", help="train a head model on a labelled multi-view dataset")
+    _common(t)
+    t.add_argument("--config", help="training settings (JSON); see training/trainer.py TrainConfig")
+    t.add_argument("--data", required=True, help="dataset folder (images + dataset.json)")
+    t.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, model.safetensors")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override settings, e.g. steps=500")
+
     b = sub.add_parser("bench", help="measure preview/refined/naive/relighting speed on this machine")
     _common(b)
     b.add_argument("--json", help="also write the results as JSON")
@@ -114,6 +122,11 @@ def main(argv=None) -> int:
             from core.commands.export import run_export_video
 
             return run_export_video(args)
+        if args.command == "train":
+            from training.data import DatasetError  # noqa: F401  (a ValueError: one line)
+            from training.trainer import run_train
+
+            return run_train(args)
         if args.command == "synth":
             from training.synth.dataset import run_synth
 

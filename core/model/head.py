@@ -187,9 +187,9 @@ class NeuralHeadModel(nn.Module):
         return out, alpha, depth
 
     def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
-                       grid: DensityGrid | None = None) -> GBuffer:
+                       grid: DensityGrid | None = None, generator=None) -> GBuffer:
         """Low-res march then super-resolution: the unshaded G-buffer at the output size."""
-        out, alpha, depth = self.march(planes, origins, dirs, plan, grid)
+        out, alpha, depth = self.march(planes, origins, dirs, plan, grid, generator=generator)
         f = self.cfg.shading_features
         low = torch.cat([out, alpha[:, None]], -1).reshape(height, width, -1).permute(2, 0, 1)[None]
         high = self.superres(low)[0].permute(1, 2, 0)

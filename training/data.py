@@ -1,0 +1,100 @@
+"""Datasets in EG3D's format plus our labels (see training/synth/dataset.py), loaded for
+training: images resized to the training size, cameras, SH, expressions, identities, and
+the optional albedo / normal / alpha passes. Every way a dataset can be wrong ends in a
+DatasetError whose message is one line naming the file and the problem."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.camera import Camera
+from core.expression import Expression
+
+
+class DatasetError(ValueError):
+    pass
+
+
+@dataclass
+class Sample:
+    name: str
+    image: np.ndarray          # (S, S, 3) float32 in [0, 1]
+    camera: Camera
+    sh: np.ndarray             # (9, 3)
+    expression: np.ndarray     # (E,) in the model's name order
+    identity: int              # dense index 0..n_identities-1
+    albedo: np.ndarray | None = None   # premultiplied by alpha, like the passes on disk
+    normal: np.ndarray | None = None   # unit normal x alpha
+    alpha: np.ndarray | None = None
+
+
+class HeadDataset:
+    def __init__(self, folder, size: int, expression_names):
+        import cv2
+
+        self.folder = Path(folder)
+        meta_path = self.folder / "dataset.json"
+        if not self.folder.is_dir():
+            raise DatasetError(f"{self.folder}: no such dataset folder")
+        if not meta_path.exists():
+            raise DatasetError(f"{meta_path}: missing (a dataset is a folder with images and dataset.json)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DatasetError(f"{meta_path}: not readable JSON ({str(e).splitlines()[0]})") from None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        if not labels:
+            raise DatasetError(f"{meta_path}: no labels (the dataset is empty)")
+        names = tuple(expression_names)
+        raw_ids = sorted({meta.get("identity", {}).get(n[0], 0) for n in labels}, key=str)
+        self.identity_index = {v: i for i, v in enumerate(raw_ids)}
+        self.samples: list[Sample] = []
+        for entry in labels:
+            if not (isinstance(entry, list) and len(entry) == 2):
+                raise DatasetError(f"{meta_path}: a label must be [file, 25 floats], got {str(entry)[:60]}")
+            name, label = entry
+            try:
+                camera = Camera.from_label(label)
+            except (ValueError, TypeError) as e:
+                raise DatasetError(f"{meta_path}: label of {name}: {e}") from None
+            path = self.folder / name
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise DatasetError(f"{path}: missing or not an image")
+            sh = np.asarray(meta.get("sh", {}).get(name, [0.0] * 27), dtype=np.float64)
+            if sh.size == 9:
+                sh = np.repeat(sh[:, None], 3, 1)
+            if sh.size != 27:
+                raise DatasetError(f"{meta_path}: sh of {name} needs 27 (or 9) numbers, got {sh.size}")
+            ex = Expression.from_dict(meta.get("expression", {}).get(name, {}), names, strict=False).values
+            stem = Path(name).stem
+            passes = {}
+            for key in ("albedo", "normal", "alpha"):
+                pp = self.folder / "passes" / f"{stem}_{key}.png"
+                if pp.exists():
+                    passes[key] = self._load(pp, size, gray=(key == "alpha"))
+            if "normal" in passes:  # stored as (n / 2 + 1/2) * alpha: make it n * alpha
+                a = passes["alpha"][..., None] if "alpha" in passes else 1.0
+                passes["normal"] = passes["normal"] * 2 - a
+            self.samples.append(Sample(name, self._load(path, size), camera, sh.reshape(9, 3), ex,
+                                       self.identity_index[meta.get("identity", {}).get(name, 0)], **passes))
+
+    @staticmethod
+    def _load(path, size, gray=False):
+        import cv2
+
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+        if img is None:
+            raise DatasetError(f"{path}: not an image")
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        return img if gray else img[..., ::-1].copy()
+
+    @property
+    def n_identities(self) -> int:
+        return len(self.identity_index)
+
+    def __len__(self):
+        return len(self.samples)
