@@ -123,8 +123,7 @@ def main(argv=None) -> int:
 
             return run_export_video(args)
         if args.command == "train":
-            from training.data import DatasetError  # noqa: F401  (a ValueError: one line)
-            from training.trainer import run_train
+            from training.trainer import run_train  # its DatasetError is a ValueError: one line
 
             return run_train(args)
         if args.command == "synth":
