@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--views-per-identity", type=int, required=True)
     sy.add_argument("--res", type=int, default=128)
     sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--view-seed", type=int, help="same identities as --seed, other views (held-out sets)")
     sy.add_argument("--expressions", choices=("random", "mild", "neutral"), default="random")
     sy.add_argument("--lighting", choices=("random", "presets"), default="random")
     sy.add_argument("--background", choices=("random", "plain", "colour", "texture"), default="random")
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, model.safetensors")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override settings, e.g. steps=500")
+
+    ev = sub.add_parser("eval", help="PSNR/SSIM, albedo, normals, relighting, geometry on held-out data")
+    _common(ev)
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--json", help="also write every figure as JSON")
+    ev.add_argument("--max-samples", type=int)
 
     b = sub.add_parser("bench", help="measure preview/refined/naive/relighting speed on this machine")
     _common(b)
@@ -126,6 +133,10 @@ def main(argv=None) -> int:
             from training.trainer import run_train  # its DatasetError is a ValueError: one line
 
             return run_train(args)
+        if args.command == "eval":
+            from training.evaluate import run_eval
+
+            return run_eval(args)
         if args.command == "synth":
             from training.synth.dataset import run_synth
 

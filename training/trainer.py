@@ -183,7 +183,8 @@ class Trainer:
         self.model.set_prior(prior.mean, basis)
         save_checkpoint(self.model, self.run_dir / "model.safetensors", {
             "kind": "reconstruction training", "step": self.step, "train_config": asdict(self.cfg),
-            "identity_codes": self.codes.detach().tolist(), "default_identity": self.codes[0].detach().tolist()})
+            "identity_codes": self.codes.detach().tolist(), "default_identity": self.codes[0].detach().tolist(),
+            "identity_ids": [str(k) for k in self.data.identity_index]})
 
     def _load(self):
         path = self.checkpoint_path

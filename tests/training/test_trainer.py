@@ -87,3 +87,31 @@ def test_bad_datasets_are_one_line_errors(dataset, tmp_path, capsys, breakage, n
     assert main(["train", "--data", str(broken), "--out", str(tmp_path / "run"), "--set", "steps=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_eval_reports_every_figure(dataset, tmp_path, capsys):
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"steps": 2, "checkpoint_every": 2, "neural_resolution": 8, "coarse_samples": 8,
+                               "importance_samples": 8, "model": TINY_MODEL}))
+    assert main(["train", "--config", str(cfg), "--data", str(dataset), "--out", str(tmp_path / "run")]) == 0
+    held_out = tmp_path / "held_out"
+    assert main(["synth", "--identities", "2", "--views-per-identity", "1", "--res", "32", "--passes",
+                 "--background", "plain", "--view-seed", "9", "--out", str(held_out)]) == 0
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(tmp_path / "run" / "model.safetensors"), "--data", str(held_out),
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["samples"] == 2
+    for key in ("psnr", "ssim", "albedo_psnr", "normal_deg", "relight_psnr"):
+        assert key in result["summary"]
+    # the held-out views are new views of the same heads
+    train_names = {r[0] for r in json.loads((dataset / "dataset.json").read_text())["labels"]}
+    held = json.loads((held_out / "dataset.json").read_text())
+    assert held["identity_parameters"] == json.loads((dataset / "dataset.json").read_text())["identity_parameters"]
+    assert [r[1] for r in held["labels"]][0] not in [r[1] for r in json.loads((dataset / "dataset.json").read_text())["labels"]]
+    assert train_names
+
+
+def test_eval_needs_a_reconstruction_model(dataset, capsys):
+    assert main(["eval", "--data", str(dataset)]) == 2  # the bundled interim model has no dataset ids
+    assert "identity" in capsys.readouterr().err

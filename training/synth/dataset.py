@@ -41,6 +41,7 @@ class SynthConfig:
     passes: bool = False
     meshes: bool = False
     yaw_std: float = 25.0
+    view_seed: int | None = None    # None: the seed; another value: same identities, new views
 
 
 def identity_for(cfg: SynthConfig, index: int) -> HeadIdentity:
@@ -63,7 +64,8 @@ def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
     transfer = renderer.visibility_transfer(neutral)
     labels = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}}
     for view in range(cfg.views_per_identity):
-        rng = np.random.default_rng([cfg.seed, index, view])
+        view_seed = cfg.seed if cfg.view_seed is None else cfg.view_seed
+        rng = np.random.default_rng([view_seed, index, view] if cfg.view_seed is None else [view_seed, index, view, 1])
         pose = sample_pose(rng, yaw_std=cfg.yaw_std)
         light = sample_lighting(rng, cfg.lighting)
         expr = sample_expression(rng, DEFAULT_EXPRESSION_NAMES, cfg.expressions)
@@ -139,7 +141,7 @@ def merge_parts(cfg: SynthConfig, out: Path) -> None:
 def run_synth(args) -> int:
     cfg = SynthConfig(identities=args.identities, views_per_identity=args.views_per_identity, resolution=args.res,
                       seed=args.seed, expressions=args.expressions, lighting=args.lighting, background=args.background,
-                      passes=args.passes, meshes=args.meshes)
+                      passes=args.passes, meshes=args.meshes, view_seed=args.view_seed)
     if cfg.identities < 1 or cfg.views_per_identity < 1:
         raise ValueError("synth: --identities and --views-per-identity must be at least 1")
     if not 16 <= cfg.resolution <= 1024:
