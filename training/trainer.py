@@ -11,6 +11,7 @@ exact resume after a kill, SIGINT/SIGTERM save then exit, a usable model checkpo
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -75,12 +76,13 @@ class Trainer:
         self.model_cfg = ModelConfig(**cfg.model)
         size = cfg.neural_resolution * self.model_cfg.superres_factor
         self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names)
-        torch.manual_seed(cfg.seed)
+        self.rank, self.world = _init_distributed()
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = NeuralHeadModel(self.model_cfg)
         self.codes = torch.nn.Parameter(torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1)
         self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr}])
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1000 * self.rank)  # each rank its own images
         self.step = 0
         self.stop_requested = False
         if resume and self.checkpoint_path.exists():
@@ -127,6 +129,8 @@ class Trainer:
             (loss / self.cfg.batch).backward()
             for k, v in terms.items():
                 logs[k] = logs.get(k, 0.0) + v / self.cfg.batch
+        if self.world > 1:  # data parallel: average the gradients of all ranks (what DDP does)
+            _average_gradients(list(self.model.parameters()) + [self.codes], self.world)
         torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + [self.codes], 1.0)
         self.opt.step()
         self.step += 1
@@ -144,9 +148,10 @@ class Trainer:
             except ValueError:  # not the main thread
                 pass
         start, logs = time.time(), {}
-        bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="train", disable=not progress)
+        bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="train",
+                   disable=not progress or self.rank != 0)
         try:
-            while self.step < self.cfg.steps and not self.stop_requested:
+            while self.step < self.cfg.steps and not self._should_stop():
                 logs = self.train_step()
                 bar.update(1)
                 bar.set_postfix(loss=f"{logs['loss']:.4f}")
@@ -163,8 +168,20 @@ class Trainer:
     def _request_stop(self, *_):
         self.stop_requested = True
 
+    def _should_stop(self) -> bool:
+        """Every rank stops at the same step if any of them was asked to."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            flag = torch.tensor([1.0 if self.stop_requested else 0.0])
+            dist.all_reduce(flag)
+            self.stop_requested = bool(flag.item() > 0)
+        return self.stop_requested
+
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self):
+        if self.rank != 0:  # every rank holds the same weights; one writes them
+            return
         tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
         tensors["codes"] = self.codes.detach().contiguous()
         params = list(self.model.parameters()) + [self.codes]
@@ -210,12 +227,46 @@ class Trainer:
         self.step = int(meta["step"])
 
 
+def _init_distributed() -> tuple[int, int]:
+    """(rank, world size); joins the torchrun group when launched by torchrun
+    (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _average_gradients(params, world: int):
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
 def run_train(args) -> int:
     cfg = TrainConfig.from_file(args.config, args.set or ())
     trainer = Trainer(cfg, args.data, args.out, resume=args.resume)
     if trainer.step:
         print(f"resuming {args.out} at step {trainer.step}")
     result = trainer.run()
+    if trainer.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+        if trainer.rank != 0:
+            return 130 if trainer.stop_requested else 0
     status = "stopped" if trainer.stop_requested else "finished"
     print(f"{status} at step {result['step']} ({result['seconds']:.0f} s); checkpoint {trainer.checkpoint_path}, "
           f"model {Path(args.out) / 'model.safetensors'}")

@@ -115,3 +115,25 @@ def test_eval_reports_every_figure(dataset, tmp_path, capsys):
 def test_eval_needs_a_reconstruction_model(dataset, capsys):
     assert main(["eval", "--data", str(dataset)]) == 2  # the bundled interim model has no dataset ids
     assert "identity" in capsys.readouterr().err
+
+
+def test_two_gloo_processes_under_torchrun(dataset, tmp_path):
+    """torchrun with 2 CPU processes (gloo): same start, gradients averaged, one checkpoint."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"steps": 3, "checkpoint_every": 3, "batch": 1, "neural_resolution": 8,
+                               "coarse_samples": 8, "importance_samples": 8, "model": TINY_MODEL}))
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                        "-m", "core.cli", "train", "--config", str(cfg), "--data", str(dataset),
+                        "--out", str(tmp_path / "ddp")], cwd=root, capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr[-3000:]
+    with safe_open(str(tmp_path / "ddp" / "checkpoint.safetensors"), framework="pt") as f:
+        assert f.metadata()["step"] == "3"
+    assert p.stdout.count("finished at step 3") == 1  # rank 0 reports, rank 1 stays quiet
