@@ -13,7 +13,6 @@ import json
 import math
 
 import numpy as np
-import torch
 
 from core.engine import InferenceEngine
 from core.expression import Expression
