@@ -48,6 +48,7 @@ class TrainConfig:
     weight_alpha: float = 0.5
     weight_code: float = 1e-4
     model: dict = field(default_factory=dict)  # ModelConfig overrides
+    init: str = ""                    # start from this head model's weights (same architecture)
 
     @classmethod
     def from_file(cls, path, overrides=()) -> "TrainConfig":
@@ -79,6 +80,13 @@ class Trainer:
         self.rank, self.world = _init_distributed()
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = NeuralHeadModel(self.model_cfg)
+        if cfg.init:
+            from core.checkpoint import load_checkpoint
+
+            init_model, _ = load_checkpoint(cfg.init)
+            if init_model.cfg != self.model_cfg:
+                raise ValueError(f"{cfg.init}: its architecture differs from this training's model settings")
+            self.model.load_state_dict(init_model.state_dict())
         self.codes = torch.nn.Parameter(torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1)
         self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr}])

@@ -137,3 +137,19 @@ def test_two_gloo_processes_under_torchrun(dataset, tmp_path):
     with safe_open(str(tmp_path / "ddp" / "checkpoint.safetensors"), framework="pt") as f:
         assert f.metadata()["step"] == "3"
     assert p.stdout.count("finished at step 3") == 1  # rank 0 reports, rank 1 stays quiet
+
+
+def test_training_can_start_from_a_model(dataset, tmp_path, tiny_config):
+    from core.checkpoint import save_checkpoint
+    from core.model.head import NeuralHeadModel
+
+    torch.manual_seed(123)
+    start = NeuralHeadModel(tiny_config)
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(start, path)
+    t = Trainer(config(init=str(path), model=tiny_config.to_json()), dataset, tmp_path / "run")
+    for (k, a), (_, b) in zip(start.state_dict().items(), t.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    other = dict(TINY_MODEL, decoder_hidden=32)
+    with pytest.raises(ValueError, match="architecture differs"):
+        Trainer(config(init=str(path), model=other), dataset, tmp_path / "run2")
