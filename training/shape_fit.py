@@ -74,7 +74,7 @@ class AnalyticHead:
         s = self.scale
         x, y, z = p[:, 0], p[:, 1], p[:, 2]
         col = p.new_tensor(self.skin).expand(p.shape[0], 3).clone()
-        hair = (y > self.hair_line * s - 0.25 * (z - 0.1).clamp_min(0) * 0) & ((z < 0.09) | (y > self.hair_line * s + 0.03))
+        hair = (y > self.hair_line * s) & ((z < 0.09) | (y > self.hair_line * s + 0.03))
         hair = hair | ((z < -0.05) & (y > -0.12))
         col[hair] = p.new_tensor(self.hair)
         for side in (-1, 1):
