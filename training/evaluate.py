@@ -109,8 +109,6 @@ def _relight_and_geometry(engine, renderer, meta, sample, state, res, with_geome
         scores.append(psnr(pred, truth))
     out["relight_psnr"] = float(np.mean(scores))
     if with_geometry:
-        import trimesh
-
         from core.export.mesh import MeshExportConfig, extract_mesh
 
         try:
@@ -119,15 +117,23 @@ def _relight_and_geometry(engine, renderer, meta, sample, state, res, with_geome
             out["geometry_missing"] = 1.0
             return out
         gt = geo.mesh.to_trimesh()
-        a = pred.sample(20000, seed=0) if hasattr(pred, "sample") else pred.vertices
-        b = gt.sample(20000)
         # compare only the head (the box cuts the model's neck; the engine's neck goes on)
-        a, b = a[a[:, 1] > -0.3], b[b[:, 1] > -0.3]
-        d_ab = trimesh.proximity.ProximityQuery(gt).signed_distance(a[:4000])
-        d_ba = trimesh.proximity.ProximityQuery(pred).signed_distance(b[:4000])
-        height = gt.vertices[:, 1].max() - (-0.3)
-        out["chamfer_head_height"] = float((np.abs(d_ab).mean() + np.abs(d_ba).mean()) / 2 / height)
+        height = gt.vertices[:, 1].max() - NECK_CUT
+        out["chamfer_head_height"] = chamfer(pred, gt, y_min=NECK_CUT) / height
     return out
+
+
+NECK_CUT = -0.3
+
+
+def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> float:
+    """Symmetric mean nearest-neighbour distance between surface samples of two meshes."""
+    from scipy.spatial import cKDTree
+
+    a = np.asarray(a_mesh.sample(samples, seed=0))
+    b = np.asarray(b_mesh.sample(samples, seed=1))
+    a, b = a[a[:, 1] > y_min], b[b[:, 1] > y_min]
+    return float((cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean()) / 2)
 
 
 def run_eval(args) -> int:

@@ -153,3 +153,14 @@ def test_training_can_start_from_a_model(dataset, tmp_path, tiny_config):
     other = dict(TINY_MODEL, decoder_hidden=32)
     with pytest.raises(ValueError, match="architecture differs"):
         Trainer(config(init=str(path), model=other), dataset, tmp_path / "run2")
+
+
+def test_chamfer_of_offset_spheres():
+    import trimesh
+
+    from training.evaluate import chamfer
+
+    a = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
+    b = trimesh.creation.icosphere(subdivisions=4, radius=1.1)
+    assert chamfer(a, a) < 0.02
+    assert abs(chamfer(a, b) - 0.1) < 0.02
