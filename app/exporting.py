@@ -8,7 +8,7 @@ from app.jobs import Job
 from core.export.mesh import MeshExportConfig, extract_mesh, save_mesh
 from core.export import video
 from core.fileio import save_png
-from core.passes import pass_image, rgba_image, save_passes
+from core.passes import pass_image, resize_frame, rgba_image, save_passes
 from core.state import RenderSettings
 
 
@@ -50,11 +50,9 @@ class Exporter:
                                                              self.w.doc.state.render.background))
 
         def work(report, cancelled):
-            from core.commands.render import _resize_frame
-
             frame = engine.render(state, keep=False).frame
             if frame.rgb.shape[0] != resolution:
-                frame = _resize_frame(frame, resolution)
+                frame = resize_frame(frame, resolution)
             if all_passes:
                 save_passes(frame, path, state.render.background)
                 return f"Exported passes to {path}"
@@ -73,30 +71,16 @@ class Exporter:
         engine = self.w.engine
         base = self.w.doc.state.with_(render=RenderSettings(resolution, "refined", "rgb",
                                                             self.w.doc.state.render.background))
-        if kind == "timeline":
-            keys = list(self.w.timeline.keys)
-            if len(keys) < 2:
-                raise ValueError("the timeline needs at least two keyframes")
-            states = list(video.timeline_states(keys, frames))
-        elif kind == "orbit":
-            states = list(video.orbit_states(base, frames))
-        elif kind == "light":
-            states = list(video.light_states(base, frames))
-        elif kind == "expression":
-            states = list(video.expression_states(base, frames))
-        else:
-            raise ValueError(f"unknown video path {kind!r}")
+        states = list(video.path_states(kind, base, frames, timeline=list(self.w.timeline.keys)))
 
         def work(report, cancelled):
-            from core.commands.render import _resize_frame
-
             def gen():
                 for i, s in enumerate(states):
                     report(i, len(states))
                     s = s.with_(render=base.render)
                     frame = engine.render(s, keep=False).frame
                     if frame.rgb.shape[0] != resolution:
-                        frame = _resize_frame(frame, resolution)
+                        frame = resize_frame(frame, resolution)
                     yield pass_image(frame, "rgb", s.render.background)
 
             n = video.write_video(gen(), path, fps, len(states), progress=False)

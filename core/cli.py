@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {
+    "render": "core.commands.render:run_render",
+    "export-mesh": "core.commands.export:run_export_mesh",
+    "export-video": "core.commands.export:run_export_video",
+    "train": "training.trainer:run_train",   # its DatasetError is a ValueError: one line
+    "eval": "training.evaluate:run_eval",
+    "synth": "training.synth.dataset:run_synth",
+    "bench": "bench.engine_bench:run_bench",
+}
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
@@ -116,35 +127,12 @@ def main(argv=None) -> int:
         return launch_studio(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    module, function = COMMANDS[args.command].split(":")
     try:
-        if args.command == "render":
-            from core.commands.render import run_render
+        import importlib
 
-            return run_render(args)
-        if args.command == "export-mesh":
-            from core.commands.export import run_export_mesh
-
-            return run_export_mesh(args)
-        if args.command == "export-video":
-            from core.commands.export import run_export_video
-
-            return run_export_video(args)
-        if args.command == "train":
-            from training.trainer import run_train  # its DatasetError is a ValueError: one line
-
-            return run_train(args)
-        if args.command == "eval":
-            from training.evaluate import run_eval
-
-            return run_eval(args)
-        if args.command == "synth":
-            from training.synth.dataset import run_synth
-
-            return run_synth(args)
-        if args.command == "bench":
-            from bench.engine_bench import run_bench
-
-            return run_bench(args)
+        # imported on demand: `render` should not pay for Qt, dlib or the synthetic engine
+        return getattr(importlib.import_module(module), function)(args)
     except (CommandError, CheckpointError, ValueError, FileNotFoundError) as e:
         print(f"avatar-studio {args.command}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
@@ -152,8 +140,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"avatar-studio {args.command}: cancelled", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
 
 
 if __name__ == "__main__":

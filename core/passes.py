@@ -68,3 +68,19 @@ def save_passes(frame: ShadedFrame, folder, background=(1.0, 1.0, 1.0)) -> list[
         save_png(path, pass_image(frame, name, background))
         written.append(path)
     return written
+
+
+def resize_frame(frame: ShadedFrame, side: int) -> ShadedFrame:
+    """Resample a frame whose neural x superres size differs from the asked size."""
+    import torch
+    import torch.nn.functional as F
+
+    def rs(t, mode="bilinear"):
+        x = t if t.dim() == 3 else t[..., None]
+        y = F.interpolate(x.permute(2, 0, 1)[None], size=(side, side), mode=mode,
+                          align_corners=False if mode == "bilinear" else None)[0].permute(1, 2, 0)
+        return y if t.dim() == 3 else y[..., 0]
+
+    return ShadedFrame(rs(frame.rgb), rs(frame.albedo), rs(frame.shading), rs(frame.specular),
+                       torch.nn.functional.normalize(rs(frame.normal), dim=-1) * (rs(frame.alpha) > 1e-4)[..., None],
+                       rs(frame.depth, "nearest"), rs(frame.alpha))

@@ -29,13 +29,13 @@ def psnr(a, b) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def _state_for(engine, sample, lighting, res):
+def _state_for(engine, sample, identity: Identity, lighting, res):
     c2w = sample.camera.cam2world
     origin = c2w[:3, 3]
     r = float(np.linalg.norm(origin))
     yaw = math.degrees(math.atan2(origin[0], origin[2]))
     pitch = math.degrees(math.asin(origin[1] / r))
-    return AvatarState(identity=engine._eval_identity(sample.identity_key),
+    return AvatarState(identity=identity,
                        expression=Expression(engine.cfg.expression_names, sample.expression),
                        lighting=lighting, camera=OrbitPose(yaw, pitch, 0.0, r),
                        render=RenderSettings(res, "refined", "rgb", (1.0, 1.0, 1.0)))
@@ -51,7 +51,6 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
     if not ids or not codes:
         raise ValueError(f"{model_path}: no identity codes in its provenance (not a reconstruction model)")
     code_of = {k: np.asarray(c) for k, c in zip(ids, codes)}
-    engine._eval_identity = lambda key: Identity(code_of[key])
     res = 64
     data = HeadDataset(data_dir, res, engine.cfg.expression_names)
     meta = json.loads((data.folder / "dataset.json").read_text())
@@ -65,10 +64,10 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
         renderer = HeadRenderer(res)
     try:
         for k, sample in enumerate(data.samples[:max_samples]):
-            sample.identity_key = raw_id[sample.name]
-            if sample.identity_key not in code_of:
-                raise ValueError(f"{data_dir}: identity {sample.identity_key} of {sample.name} is not in the model")
-            state = _state_for(engine, sample, SphericalHarmonicsLighting(sample.sh), res)
+            key = raw_id[sample.name]
+            if key not in code_of:
+                raise ValueError(f"{data_dir}: identity {key} of {sample.name} is not in the model")
+            state = _state_for(engine, sample, Identity(code_of[key]), SphericalHarmonicsLighting(sample.sh), res)
             f = engine.render(state, "refined", neural_resolution=res // engine.cfg.superres_factor).frame
             rgb = f.rgb.numpy()
             row = {"name": sample.name, "psnr": psnr(rgb, sample.image),
@@ -82,7 +81,8 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
                 cos = np.clip((f.normal.numpy()[mask] * n_gt).sum(1), -1, 1)
                 row["normal_deg"] = float(np.degrees(np.arccos(cos)).mean())
             if renderer is not None:
-                row.update(_relight_and_geometry(engine, renderer, meta, sample, state, res, geometry and k < 4))
+                row.update(_relight_and_geometry(engine, renderer, meta["identity_parameters"][key], sample, state,
+                                                 res, geometry and k < 4))
             rows.append(row)
     finally:
         if renderer is not None:
@@ -92,11 +92,11 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
     return {"samples": len(rows), "summary": summary, "per_sample": rows}
 
 
-def _relight_and_geometry(engine, renderer, meta, sample, state, res, with_geometry: bool) -> dict:
+def _relight_and_geometry(engine, renderer, identity_parameters, sample, state, res, with_geometry: bool) -> dict:
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
 
-    ident = HeadIdentity.from_json(meta["identity_parameters"][sample.identity_key])
+    ident = HeadIdentity.from_json(identity_parameters)
     geo = HeadBuilder(ident).build(Expression(engine.cfg.expression_names, sample.expression))
     out = {}
     scores = []

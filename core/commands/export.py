@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.commands.render import _resize_frame, state_from_args
-from core.passes import depth_preview, pass_image
+from core.commands.render import state_from_args
+from core.passes import depth_preview, pass_image, resize_frame
 from core.state import PASSES
 
 
@@ -49,16 +49,10 @@ def run_export_video(args) -> int:
 
     base = base.with_(render=RenderSettings(args.res, args.quality, "rgb", base.render.background))
     n = args.frames
-    if args.path == "orbit":
-        states = video.orbit_states(base, n)
-    elif args.path == "light":
-        states = video.light_states(base, n)
-    elif args.path == "expression":
-        states = video.expression_states(base, n)
-    elif args.path == "identity":
-        states = video.identity_states(base, engine.sample_identity(args.seed_b, args.truncation), n)
-    elif args.path.lower().endswith(".json"):
-        states = video.timeline_states(video.load_timeline(args.path), n)
+    if args.path.lower().endswith(".json"):
+        states = video.path_states("timeline", base, n, timeline=video.load_timeline(args.path))
+    elif args.path in video.PATHS:
+        states = video.path_states(args.path, base, n, engine.sample_identity(args.seed_b, args.truncation))
     else:
         raise ValueError(f"export-video: --path {args.path!r}: use {', '.join(video.PATHS)} or a timeline .json")
 
@@ -66,7 +60,7 @@ def run_export_video(args) -> int:
         for state in states:
             frame = engine.render(state).frame
             if frame.rgb.shape[0] != args.res:
-                frame = _resize_frame(frame, args.res)
+                frame = resize_frame(frame, args.res)
             tiles = [depth_preview(frame) if p == "depth" else pass_image(frame, p, state.render.background)
                      for p in passes]
             yield np.concatenate(tiles, axis=1)

@@ -8,7 +8,7 @@ import numpy as np
 from core.expression import Expression
 from core.fileio import read_json, save_png
 from core.lighting import SphericalHarmonicsLighting
-from core.passes import pass_image, rgba_image, save_passes
+from core.passes import pass_image, resize_frame, rgba_image, save_passes
 from core.state import AvatarState, OrbitPose, RenderSettings
 
 ENVMAP_SUFFIXES = {".hdr", ".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -102,7 +102,7 @@ def run_render(args) -> int:
     frame = result.frame
     side = state.render.resolution
     if frame.rgb.shape[0] != side:
-        frame = _resize_frame(frame, side)
+        frame = resize_frame(frame, side)
     if args.out:
         if getattr(args, "transparent", False):
             image = rgba_image(frame, state.render.render_pass)
@@ -114,21 +114,3 @@ def run_render(args) -> int:
         paths = save_passes(frame, args.passes, state.render.background)
         print(f"wrote {len(paths)} passes to {args.passes}")
     return 0
-
-
-def _resize_frame(frame, side: int):
-    """Resample a frame whose neural x superres size differs from the asked size."""
-    import torch
-    import torch.nn.functional as F
-
-    from core.model.head import ShadedFrame
-
-    def rs(t, mode="bilinear"):
-        x = t if t.dim() == 3 else t[..., None]
-        y = F.interpolate(x.permute(2, 0, 1)[None], size=(side, side), mode=mode,
-                          align_corners=False if mode == "bilinear" else None)[0].permute(1, 2, 0)
-        return y if t.dim() == 3 else y[..., 0]
-
-    return ShadedFrame(rs(frame.rgb), rs(frame.albedo), rs(frame.shading), rs(frame.specular),
-                       torch.nn.functional.normalize(rs(frame.normal), dim=-1) * (rs(frame.alpha) > 1e-4)[..., None],
-                       rs(frame.depth, "nearest"), rs(frame.alpha))

@@ -51,6 +51,25 @@ def identity_states(a: AvatarState, b_identity, frames: int):
         yield a.with_(identity=a.identity.lerp(b_identity, t))
 
 
+def path_states(kind: str, base: AvatarState, frames: int, identity_b=None, timeline=None):
+    """The states of a named video path (orbit, light, expression, identity, timeline)."""
+    if kind == "orbit":
+        return orbit_states(base, frames)
+    if kind == "light":
+        return light_states(base, frames)
+    if kind == "expression":
+        return expression_states(base, frames)
+    if kind == "identity":
+        if identity_b is None:
+            raise ValueError("the identity path needs a second identity")
+        return identity_states(base, identity_b, frames)
+    if kind == "timeline":
+        if not timeline or len(timeline) < 2:
+            raise ValueError("the timeline needs at least two keyframes")
+        return timeline_states(timeline, frames)
+    raise ValueError(f"unknown video path {kind!r}; use {', '.join(PATHS)} or a timeline")
+
+
 def _catmull_rom(p0, p1, p2, p3, t):
     return 0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t * t + (-p0 + 3 * p1 - 3 * p2 + p3) * t ** 3)
 

@@ -75,7 +75,6 @@ class SamplingPlan:
     importance: int = 48
     band_samples: int = 12
     grid_lookups: int = 64
-    probe_samples: int = 0  # density-only samples that narrow the band before shading samples
     jitter: bool = False
 
 
@@ -130,23 +129,6 @@ class NeuralHeadModel(nn.Module):
         out, alpha, depth, _ = composite(sigma.reshape(n_rays, n_samples), values, depths)
         return out, alpha, depth
 
-    def _narrow_band(self, planes, o, d, ta, tb, n: int):
-        """Probe the band with n density-only samples and keep the part that holds
-        99% of the probe's weight, padded by one probe interval each side."""
-        with torch.no_grad():
-            probe = band_depths(ta, tb, n)
-            sig = self.sample_density((o[:, None] + d[:, None] * probe[..., None]).reshape(-1, 3), planes)
-            w = composite_weights(sig.reshape(probe.shape), probe)  # (R, n-1), interval i = [t_i, t_i+1]
-            total = w.sum(-1, keepdim=True)
-            cum = w.cumsum(-1)
-            lo = (cum > 0.005 * total).float().argmax(-1)
-            hi = (cum >= 0.995 * total).float().argmax(-1)
-            step = (tb - ta) / (n - 1)
-            a = torch.gather(probe, 1, lo[:, None])[:, 0] - step
-            b = torch.gather(probe, 1, (hi + 1)[:, None])[:, 0] + step
-            keep = total[:, 0] > 1e-3  # nearly empty rays keep the whole band
-            return torch.where(keep, torch.maximum(a, ta), ta), torch.where(keep, torch.minimum(b, tb), tb)
-
     def march(self, planes, origins, dirs, plan: SamplingPlan, grid: DensityGrid | None = None,
               chunk: int = 512, generator=None):
         """Rays (N, 3) -> premultiplied [albedo, normal, features] (N, 6+F), alpha, depth x alpha."""
@@ -179,8 +161,6 @@ class NeuralHeadModel(nn.Module):
                 fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
                 depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
             else:
-                if plan.probe_samples:
-                    ta, tb = self._narrow_band(planes, o, d, ta, tb, plan.probe_samples)
                 depths = band_depths(ta, tb, plan.band_samples)
             o_c, a_c, d_c = self._integrate(planes, o, d, depths)
             out[i], alpha[i], depth[i] = o_c, a_c, d_c
