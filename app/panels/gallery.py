@@ -36,7 +36,13 @@ class IdentityGallery(QWidget):
         self._thread = None
         self.page = 0
         self.thumbnails_done = 0
-        self.next_page()
+
+    def showEvent(self, event):  # noqa: N802
+        # thumbnails are rendered when the gallery is first seen, not at start-up, where
+        # they would compete with the first frame for the CPU
+        if self.page == 0:
+            self.next_page()
+        super().showEvent(event)
 
     def next_page(self):
         self.shutdown()

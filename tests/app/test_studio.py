@@ -107,7 +107,11 @@ def test_autosave_writes_a_recovery_session(studio):
 
 
 def test_gallery_thumbnails_pick_an_identity(studio, qtbot):
+    from PySide6.QtWidgets import QDockWidget
+
     g = studio.gallery
+    assert g.thumbnails_done == 0  # nothing rendered while the gallery is hidden
+    studio.findChild(QDockWidget, "Gallery").raise_()
     qtbot.waitUntil(lambda: g.thumbnails_done >= g.COUNT, timeout=60000)
     item = g.list.item(3)
     seed = int(item.data(256))
