@@ -4,6 +4,7 @@ the optional albedo / normal / alpha passes. Every way a dataset can be wrong en
 DatasetError whose message is one line naming the file and the problem."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,16 @@ class Sample:
     alpha: np.ndarray | None = None
 
 
+def identity_key(raw_id, parameters=None) -> str:
+    """What names an identity across datasets. Synthetic datasets number their heads from 0
+    in every dataset, so there the key is a fingerprint of the head's parameters: held-out
+    views of a head find its trained code, and a new head with a reused number does not."""
+    if parameters is None:
+        return f"id:{raw_id}"
+    blob = json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()
+    return "head:" + hashlib.sha1(blob).hexdigest()[:16]
+
+
 class HeadDataset:
     def __init__(self, folder, size: int, expression_names):
         import cv2
@@ -51,6 +62,8 @@ class HeadDataset:
         names = tuple(expression_names)
         raw_ids = sorted({meta.get("identity", {}).get(n[0], 0) for n in labels}, key=str)
         self.identity_index = {v: i for i, v in enumerate(raw_ids)}
+        params = meta.get("identity_parameters", {})
+        self.identity_keys = [identity_key(r, params.get(str(r))) for r in raw_ids]
         self.samples: list[Sample] = []
         for entry in labels:
             if not (isinstance(entry, list) and len(entry) == 2):
@@ -91,6 +104,25 @@ class HeadDataset:
             raise DatasetError(f"{path}: not an image")
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         return img if gray else img[..., ::-1].copy()
+
+    def targets(self, sample: Sample, size: int) -> dict:
+        """A sample's image and passes as tensors at `size` (area-averaged when smaller
+        than the loaded size), for the loss."""
+        import torch
+        import torch.nn.functional as F
+
+        out = {}
+        for key in ("image", "albedo", "normal", "alpha"):
+            value = getattr(sample, key)
+            if value is None:
+                continue
+            t = torch.as_tensor(value)
+            if t.shape[0] != size:
+                chw = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+                chw = F.interpolate(chw, size=(size, size), mode="area")
+                t = chw[0, 0] if t.ndim == 2 else chw[0].permute(1, 2, 0)
+            out[key] = t
+        return out
 
     @property
     def n_identities(self) -> int:

@@ -4,8 +4,11 @@ For each sample of a dataset (held-out views of the training identities: the mod
 provenance maps dataset identities to its codes): RGB PSNR and SSIM (over white),
 albedo PSNR and normal angle error where the dataset has those passes, relighting PSNR
 (the same view under other lighting, against the synthetic engine's render of that head
-under that lighting, for synthetic datasets), and the mesh's Chamfer distance to the
-engine's ground-truth mesh in units of head height (synthetic datasets).
+under that lighting, for synthetic datasets), a novel expression (a preset: PSNR against
+the engine, and the correlation of the model's image change with the engine's), and the
+mesh's Chamfer distance to the engine's ground-truth mesh in units of head height
+(synthetic datasets). Identities the model has no code for can be fitted first
+(`--fit-steps`), which measures the model on heads it never saw.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import math
 import numpy as np
 
 from core.engine import InferenceEngine
-from core.expression import Expression
+from core.expression import Expression, load_expression_presets
 from core.identity import Identity
 from core.lighting import SphericalHarmonicsLighting
 from core.state import AvatarState, OrbitPose, RenderSettings
@@ -41,20 +44,22 @@ def _state_for(engine, sample, identity: Identity, lighting, res):
                        render=RenderSettings(res, "refined", "rgb", (1.0, 1.0, 1.0)))
 
 
-def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None, geometry: bool = True) -> dict:
+def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None, geometry: bool = True,
+             neural_resolution: int = 64, fit_steps: int = 0, progress: bool = False) -> dict:
+    """Every figure for one dataset. Identities the model was trained on use their codes;
+    others (`fit_steps` > 0) get a code fitted on the first half of their views and are
+    measured on the other half."""
     from skimage.metrics import structural_similarity
 
     engine = InferenceEngine.from_checkpoint(model_path, device)
     prov = engine.provenance
-    ids = prov.get("identity_ids")
-    codes = prov.get("identity_codes")
-    if not ids or not codes:
-        raise ValueError(f"{model_path}: no identity codes in its provenance (not a reconstruction model)")
-    code_of = {k: np.asarray(c) for k, c in zip(ids, codes)}
-    res = 64
+    code_of = {k: np.asarray(c) for k, c in zip(prov.get("identity_ids") or [], prov.get("identity_codes") or [])}
+    res = neural_resolution * engine.cfg.superres_factor
     data = HeadDataset(data_dir, res, engine.cfg.expression_names)
     meta = json.loads((data.folder / "dataset.json").read_text())
     raw_id = {s.name: str(meta.get("identity", {}).get(s.name, 0)) for s in data.samples}
+    key_of = {s.name: data.identity_keys[s.identity] for s in data.samples}
+    samples, fitted = _codes_for_unseen(data, key_of, code_of, engine.model, fit_steps, model_path, data_dir, progress)
     rows = []
     synthetic = "identity_parameters" in meta
     renderer = None
@@ -62,13 +67,12 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
         from training.synth.renderer import HeadRenderer
 
         renderer = HeadRenderer(res)
+    presets = [e for name, e in sorted(load_expression_presets(engine.cfg.expression_names).items()) if name != "neutral"]
     try:
-        for k, sample in enumerate(data.samples[:max_samples]):
-            key = raw_id[sample.name]
-            if key not in code_of:
-                raise ValueError(f"{data_dir}: identity {key} of {sample.name} is not in the model")
-            state = _state_for(engine, sample, Identity(code_of[key]), SphericalHarmonicsLighting(sample.sh), res)
-            f = engine.render(state, "refined", neural_resolution=res // engine.cfg.superres_factor).frame
+        for k, sample in enumerate(samples[:max_samples]):
+            state = _state_for(engine, sample, Identity(code_of[key_of[sample.name]]),
+                               SphericalHarmonicsLighting(sample.sh), res)
+            f = engine.render(state, "refined", neural_resolution=neural_resolution).frame
             rgb = f.rgb.numpy()
             row = {"name": sample.name, "psnr": psnr(rgb, sample.image),
                    "ssim": float(structural_similarity(rgb, sample.image, channel_axis=2, data_range=1.0))}
@@ -81,33 +85,76 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
                 cos = np.clip((f.normal.numpy()[mask] * n_gt).sum(1), -1, 1)
                 row["normal_deg"] = float(np.degrees(np.arccos(cos)).mean())
             if renderer is not None:
-                row.update(_relight_and_geometry(engine, renderer, meta["identity_parameters"][key], sample, state,
-                                                 res, geometry and k < 4))
+                parameters = meta["identity_parameters"][raw_id[sample.name]]
+                row.update(_against_engine(engine, renderer, parameters, sample, state, neural_resolution,
+                                           presets[k % len(presets)], geometry and k < 4))
             rows.append(row)
     finally:
         if renderer is not None:
             renderer.release()
     keys = sorted({k for r in rows for k in r if k != "name"})
     summary = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
-    return {"samples": len(rows), "summary": summary, "per_sample": rows}
+    return {"samples": len(rows), "neural_resolution": neural_resolution, "fitted_identities": fitted,
+            "summary": summary, "per_sample": rows}
 
 
-def _relight_and_geometry(engine, renderer, identity_parameters, sample, state, res, with_geometry: bool) -> dict:
+def _codes_for_unseen(data, key_of, code_of, model, fit_steps, model_path, data_dir, progress):
+    """(samples to measure, number of fitted identities); fills code_of for unseen ones."""
+    unseen = sorted({key_of[s.name] for s in data.samples} - set(code_of))
+    if not unseen:
+        return list(data.samples), 0
+    if fit_steps <= 0:
+        raise ValueError(f"{data_dir}: {len(unseen)} of its identities are not in {model_path}; "
+                         f"pass --fit-steps N to fit codes for them")
+    from training.identity_fit import IdentityFitConfig, fit_identity_code
+
+    measured = []
+    for key in unseen:
+        views = [s for s in data.samples if key_of[s.name] == key]
+        if len(views) < 2:
+            raise ValueError(f"{data_dir}: identity {key} has {len(views)} view(s); fitting needs 2 or more")
+        half = len(views) // 2
+        code, _ = fit_identity_code(model, views[:half], data.targets, IdentityFitConfig(steps=fit_steps))
+        code_of[key] = code
+        measured += views[half:]
+        if progress:
+            print(f"fitted identity {key} on {half} views")
+    measured += [s for s in data.samples if key_of[s.name] not in unseen]
+    return measured, len(unseen)
+
+
+def _against_engine(engine, renderer, identity_parameters, sample, state, neural_resolution, expression,
+                    with_geometry: bool) -> dict:
+    """Figures that need the synthetic engine to render the same head again: relighting
+    (three presets), a novel expression (a preset, same view and lighting) and geometry."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
 
-    ident = HeadIdentity.from_json(identity_parameters)
-    geo = HeadBuilder(ident).build(Expression(engine.cfg.expression_names, sample.expression))
+    builder = HeadBuilder(HeadIdentity.from_json(identity_parameters))
+    geo = builder.build(Expression(engine.cfg.expression_names, sample.expression))
     out = {}
     scores = []
     transfer = renderer.visibility_transfer(geo)
     for name in RELIGHT:
         light = SphericalHarmonicsLighting.preset(name)
         truth = renderer.render(geo, sample.camera, light, transfer=transfer).rgb
-        pred = engine.render(state.with_(lighting=light), "refined",
-                             neural_resolution=res // engine.cfg.superres_factor).frame.rgb.numpy()
+        pred = engine.render(state.with_(lighting=light), "refined", neural_resolution=neural_resolution,
+                             keep=False).frame.rgb.numpy()
         scores.append(psnr(pred, truth))
     out["relight_psnr"] = float(np.mean(scores))
+    # novel expression: PSNR of the new render, and how well the model's change (new - old)
+    # matches the engine's change, as a correlation over the pixels (1: the same change)
+    lighting = SphericalHarmonicsLighting(sample.sh)
+    before = renderer.render(geo, sample.camera, lighting, transfer=transfer).rgb
+    geo_new = builder.build(expression)
+    truth = renderer.render(geo_new, sample.camera, lighting).rgb
+    pred_before = engine.render(state, "refined", neural_resolution=neural_resolution, keep=False).frame.rgb.numpy()
+    pred = engine.render(state.with_(expression=expression), "refined", neural_resolution=neural_resolution,
+                         keep=False).frame.rgb.numpy()
+    out["expression_psnr"] = psnr(pred, truth)
+    d_true, d_pred = (truth - before).reshape(-1), (pred - pred_before).reshape(-1)
+    denom = np.linalg.norm(d_true) * np.linalg.norm(d_pred)
+    out["expression_change_corr"] = float(d_true @ d_pred / denom) if denom > 1e-9 else 0.0
     if with_geometry:
         from core.export.mesh import MeshExportConfig, extract_mesh
 
@@ -137,8 +184,11 @@ def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> flo
 
 
 def run_eval(args) -> int:
-    result = evaluate(args.model, args.data, args.device, args.max_samples)
-    print(f"{result['samples']} samples")
+    result = evaluate(args.model, args.data, args.device, args.max_samples, neural_resolution=args.neural_resolution,
+                      fit_steps=args.fit_steps, progress=True)
+    fitted = f", {result['fitted_identities']} identities fitted" if result["fitted_identities"] else ""
+    print(f"{result['samples']} samples at {result['neural_resolution']}x{result['neural_resolution']} "
+          f"neural resolution{fitted}")
     for k, v in result["summary"].items():
         print(f"  {k:<22} {v:8.3f}")
     if args.json:

@@ -11,6 +11,7 @@ exact resume after a kill, SIGINT/SIGTERM save then exit, a usable model checkpo
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -22,13 +23,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
-from core.camera import generate_rays
 from core.checkpoint import save_checkpoint
 from core.fileio import atomic_write_bytes
 from core.identity import IdentityPrior
 from core.model.config import ModelConfig
 from core.model.head import NeuralHeadModel, SamplingPlan
 from training.data import HeadDataset
+from training.losses import LossWeights, reconstruction_terms, render_sample
+from training.monitor import TrainingMonitor
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,19 @@ class TrainConfig:
     steps: int = 2000
     batch: int = 2                    # images per step
     neural_resolution: int = 32
-    coarse_samples: int = 24
+    sampler: str = "naive"            # naive: EG3D stratified + importance; band: the engine's grid-guided band
+    coarse_samples: int = 24          # naive sampler
     importance_samples: int = 24
+    band_samples: int = 24            # band sampler (jittered while training)
+    coarse_steps: int = 0             # first steps: naive sampler at coarse_resolution (geometry settles cheaply)
+    coarse_resolution: int = 32
     lr: float = 2e-3
     code_lr: float = 1e-2
+    lr_schedule: str = "constant"     # constant | cosine (down to lr_final x the rate at the last step)
+    lr_final: float = 0.1
     checkpoint_every: int = 100
+    log_every: int = 25               # TensorBoard scalars (RUN/tb); 0: none
+    sample_every: int = 250           # sample renders: TensorBoard image grid + RUN/samples/*.png; 0: none
     seed: int = 0
     weight_rgb: float = 1.0
     weight_albedo: float = 0.5
@@ -67,7 +77,32 @@ class TrainConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"{path or 'config'}: unknown training setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        cfg = cls(**data)
+        if cfg.sampler not in ("naive", "band"):
+            raise ValueError(f"{path or 'config'}: sampler {cfg.sampler!r}: use naive or band")
+        if cfg.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
+        return cfg
+
+    def stage(self, step: int) -> tuple[int, SamplingPlan]:
+        """(neural resolution, sampling plan) of a step."""
+        if step < self.coarse_steps:
+            return self.coarse_resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
+                                                        importance=self.importance_samples, jitter=True)
+        if self.sampler == "band":
+            return self.neural_resolution, SamplingPlan(band_samples=self.band_samples, jitter=True)
+        return self.neural_resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
+                                                    importance=self.importance_samples, jitter=True)
+
+    @property
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.weight_rgb, self.weight_albedo, self.weight_normal, self.weight_alpha)
+
+    def lr_factor(self, step: int) -> float:
+        if self.lr_schedule == "constant":
+            return 1.0
+        t = min(step / max(self.steps - 1, 1), 1.0)
+        return self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 class Trainer:
@@ -101,35 +136,24 @@ class Trainer:
         return self.run_dir / "checkpoint.safetensors"
 
     # -- one step ----------------------------------------------------------------------------
+    def render(self, sample, resolution: int, plan: SamplingPlan):
+        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen)
+
     def loss_for(self, sample) -> tuple[torch.Tensor, dict]:
-        cfg, R = self.cfg, self.cfg.neural_resolution
-        ex = torch.as_tensor(sample.expression, dtype=torch.float32)[None]
-        planes = self.model.generate_planes(self.codes[sample.identity][None], ex)[0]
-        o, d = generate_rays(sample.camera, R, R)
-        plan = SamplingPlan(naive=True, coarse=cfg.coarse_samples, importance=cfg.importance_samples, jitter=True)
-        g = self.model.render_gbuffer(planes, o, d, R, R, plan, generator=self.gen)
-        surface = self.model.surface(g)
-        frame = self.model.shade(surface, torch.as_tensor(sample.sh, dtype=torch.float32), (0.0, 0.0, 0.0))
-        a = g.alpha[..., None]
-        image = torch.as_tensor(sample.image)
-        terms = {}
-        if sample.alpha is not None:
-            a_gt = torch.as_tensor(sample.alpha)[..., None]
-            terms["rgb"] = cfg.weight_rgb * (frame.rgb - image * a_gt).abs().mean()
-            terms["alpha"] = cfg.weight_alpha * (a - a_gt).abs().mean()
-            if sample.albedo is not None:
-                terms["albedo"] = cfg.weight_albedo * (g.albedo - torch.as_tensor(sample.albedo)).abs().mean()
-            if sample.normal is not None:
-                n_gt = torch.as_tensor(sample.normal)  # n x alpha
-                terms["normal"] = cfg.weight_normal * (surface.normal * a - n_gt).abs().mean()
-        else:  # no mask: a plain white background is assumed
-            terms["rgb"] = cfg.weight_rgb * (frame.rgb + (1 - a) - image).abs().mean()
+        cfg = self.cfg
+        resolution, plan = cfg.stage(self.step)
+        rendered = self.render(sample, resolution, plan)
+        target = self.data.targets(sample, rendered[0].alpha.shape[0])
+        terms = reconstruction_terms(rendered, target, cfg.loss_weights)
         terms["code"] = cfg.weight_code * self.codes[sample.identity].pow(2).mean()
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
     def train_step(self) -> dict:
         idx = torch.randint(len(self.data), (self.cfg.batch,), generator=self.gen)
+        factor = self.cfg.lr_factor(self.step)
+        for group, base in zip(self.opt.param_groups, (self.cfg.lr, self.cfg.code_lr)):
+            group["lr"] = base * factor
         self.opt.zero_grad(set_to_none=True)
         logs = {}
         for i in idx.tolist():
@@ -143,6 +167,7 @@ class Trainer:
         self.opt.step()
         self.step += 1
         logs["loss"] = sum(v for k, v in logs.items())
+        logs["lr"] = self.cfg.lr * factor
         return logs
 
     # -- the loop ----------------------------------------------------------------------------
@@ -158,17 +183,22 @@ class Trainer:
         start, logs = time.time(), {}
         bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="train",
                    disable=not progress or self.rank != 0)
+        monitor = TrainingMonitor(self) if self.rank == 0 else None
         try:
             while self.step < self.cfg.steps and not self._should_stop():
                 logs = self.train_step()
                 bar.update(1)
-                bar.set_postfix(loss=f"{logs['loss']:.4f}")
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", res=self.cfg.stage(self.step - 1)[0])
+                if monitor is not None:
+                    monitor.after_step(logs)
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
                     self.save()
             if self.stop_requested:
                 self.save()
         finally:
             bar.close()
+            if monitor is not None:
+                monitor.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return {"step": self.step, "seconds": time.time() - start, **logs}
@@ -209,7 +239,7 @@ class Trainer:
         save_checkpoint(self.model, self.run_dir / "model.safetensors", {
             "kind": "reconstruction training", "step": self.step, "train_config": asdict(self.cfg),
             "identity_codes": self.codes.detach().tolist(), "default_identity": self.codes[0].detach().tolist(),
-            "identity_ids": [str(k) for k in self.data.identity_index]})
+            "identity_ids": self.data.identity_keys})
 
     def _load(self):
         path = self.checkpoint_path

@@ -161,7 +161,7 @@ class NeuralHeadModel(nn.Module):
                 fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
                 depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
             else:
-                depths = band_depths(ta, tb, plan.band_samples)
+                depths = band_depths(ta, tb, plan.band_samples, plan.jitter, generator)
             o_c, a_c, d_c = self._integrate(planes, o, d, depths)
             out[i], alpha[i], depth[i] = o_c, a_c, d_c
         return out, alpha, depth

@@ -129,7 +129,10 @@ def proposal_band(grid: DensityGrid, origins, dirs, t0, t1, lookups: int, thresh
     return a, b, hit
 
 
-def band_depths(a, b, n: int):
-    """n depths spread evenly over each ray's band, ends included."""
+def band_depths(a, b, n: int, jitter: bool = False, generator=None):
+    """n depths over each ray's band: evenly spread with the ends included, or (training)
+    one jittered depth in each of n equal bins, so that no depth is favoured."""
+    if jitter:
+        return stratified_depths(a, b, n, True, generator)
     u = torch.linspace(0.0, 1.0, n, device=a.device, dtype=a.dtype)
     return a[:, None] + (b - a)[:, None] * u

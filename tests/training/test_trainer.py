@@ -49,16 +49,101 @@ def test_loss_goes_down(dataset, tmp_path):
 
 
 def test_resume_is_exact(dataset, tmp_path):
-    straight = Trainer(config(steps=4), dataset, tmp_path / "a")
+    """Across the switch from the coarse naive stage to the band sampler, with a cosine
+    learning rate: 4 straight steps == 2 steps, killed after the step-2 checkpoint, 2 more
+    in a new trainer."""
+    staged = dict(coarse_steps=2, coarse_resolution=4, sampler="band", band_samples=8, lr_schedule="cosine")
+    straight = Trainer(config(steps=4, **staged), dataset, tmp_path / "a")
     straight.run(progress=False)
-    half = Trainer(config(steps=2), dataset, tmp_path / "b")
-    half.run(progress=False)
-    resumed = Trainer(config(steps=4), dataset, tmp_path / "b", resume=True)
+    half = Trainer(config(steps=4, **staged), dataset, tmp_path / "b")
+    for _ in range(2):
+        half.train_step()
+    half.save()  # the periodic checkpoint (checkpoint_every=2); then the process dies
+    del half
+    resumed = Trainer(config(steps=4, **staged), dataset, tmp_path / "b", resume=True)
     assert resumed.step == 2
     resumed.run(progress=False)
     for (k, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
     torch.testing.assert_close(straight.codes, resumed.codes)
+
+
+def test_stages_and_learning_rate_schedule():
+    cfg = config(steps=100, coarse_steps=30, coarse_resolution=4, sampler="band", lr_schedule="cosine", lr_final=0.1)
+    res, plan = cfg.stage(29)
+    assert res == 4 and plan.naive and plan.jitter
+    res, plan = cfg.stage(30)
+    assert res == 8 and not plan.naive and plan.band_samples == cfg.band_samples and plan.jitter
+    factors = [cfg.lr_factor(s) for s in range(100)]
+    assert factors[0] == pytest.approx(1.0) and factors[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+    assert config(steps=100).lr_factor(99) == 1.0
+    with pytest.raises(ValueError, match="sampler"):
+        TrainConfig.from_file(None, ["sampler=\"fast\""])
+
+
+def test_band_training_depths_are_jittered_inside_the_band():
+    from core.model.rendering import band_depths
+
+    a, b = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 2.5])
+    fixed = band_depths(a, b, 8)
+    assert torch.equal(fixed, band_depths(a, b, 8))
+    g = torch.Generator().manual_seed(0)
+    j1, j2 = band_depths(a, b, 8, True, g), band_depths(a, b, 8, True, g)
+    assert not torch.equal(j1, j2)
+    for d in (j1, j2):
+        assert (d >= a[:, None]).all() and (d <= b[:, None]).all() and (d[:, 1:] > d[:, :-1]).all()
+
+
+def test_monitor_writes_scalars_and_sample_grids(dataset, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    Trainer(config(steps=4, log_every=2, sample_every=2, checkpoint_every=4), dataset, run).run(progress=False)
+    grids = sorted((run / "samples").glob("*.png"))
+    assert [p.name for p in grids] == ["step_000002.png", "step_000004.png"]
+    grid = np.asarray(Image.open(grids[-1]))
+    assert grid.shape == (2 * 16, 4 * 16, 3)  # 2 identities x (target, render, albedo, normal), 8 x superres 2
+    assert grid[:, :16].std() > 0.02  # the target column holds an image
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert {"loss/rgb", "loss/loss", "lr/lr", "speed/steps_per_s"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss/rgb")] == [2, 4]
+    assert events.Tags()["images"] == ["samples"]
+
+
+def test_identity_fit_recovers_a_head_the_model_can_render(dataset, tiny_config):
+    """Targets rendered by the model itself with a hidden code: fitting from the prior
+    mean on three views brings their loss down and a fourth, unfitted view closer too."""
+    from core.model.config import ModelConfig
+    from core.model.head import NeuralHeadModel, SamplingPlan
+    from training.data import Sample
+    from training.identity_fit import IdentityFitConfig, fit_identity_code
+    from training.losses import render_sample
+
+    torch.manual_seed(0)
+    model = NeuralHeadModel(ModelConfig(**dict(tiny_config.to_json(), density_bias=1.0)))
+    ds = HeadDataset(dataset, 16, model.cfg.expression_names)
+    hidden = torch.randn(model.cfg.latent_dim)
+    views = []
+    with torch.no_grad():
+        for s in ds.samples[:4]:
+            g, surface, frame = render_sample(model, hidden, s, 8, SamplingPlan(naive=True, coarse=8, importance=8))
+            straight = frame.rgb / g.alpha[..., None].clamp_min(1e-6)  # the loss compares colour x alpha
+            views.append(Sample(s.name, straight.numpy(), s.camera, s.sh, s.expression, 0, alpha=g.alpha.numpy()))
+    code, losses = fit_identity_code(model, views[:3], ds.targets,
+                                     IdentityFitConfig(steps=60, lr=0.05, neural_resolution=8, coarse_samples=8,
+                                                       importance_samples=8, prior_weight=0.0))
+    assert sum(losses[-6:]) < 0.5 * sum(losses[:6])
+    plan = SamplingPlan(naive=True, coarse=8, importance=8)
+    with torch.no_grad():
+        truth = torch.as_tensor(views[3].image) * torch.as_tensor(views[3].alpha)[..., None]
+        errors = [(render_sample(model, c, views[3], 8, plan)[2].rgb - truth).abs().mean()
+                  for c in (model.prior_mean, torch.as_tensor(code, dtype=torch.float32))]
+    assert errors[1] < 0.7 * errors[0]
+    assert all(p.requires_grad for p in model.parameters())  # the model is left trainable
 
 
 def test_cli_writes_a_model_the_engine_opens(dataset, tmp_path):
@@ -99,10 +184,11 @@ def test_eval_reports_every_figure(dataset, tmp_path, capsys):
                  "--background", "plain", "--view-seed", "9", "--out", str(held_out)]) == 0
     out = tmp_path / "eval.json"
     assert main(["eval", "--model", str(tmp_path / "run" / "model.safetensors"), "--data", str(held_out),
-                 "--json", str(out)]) == 0
+                 "--json", str(out), "--neural-resolution", "8"]) == 0
     result = json.loads(out.read_text())
-    assert result["samples"] == 2
-    for key in ("psnr", "ssim", "albedo_psnr", "normal_deg", "relight_psnr"):
+    assert result["samples"] == 2 and result["neural_resolution"] == 8 and result["fitted_identities"] == 0
+    for key in ("psnr", "ssim", "albedo_psnr", "normal_deg", "relight_psnr", "expression_psnr",
+                "expression_change_corr"):
         assert key in result["summary"]
     # the held-out views are new views of the same heads
     train_names = {r[0] for r in json.loads((dataset / "dataset.json").read_text())["labels"]}
@@ -112,9 +198,28 @@ def test_eval_reports_every_figure(dataset, tmp_path, capsys):
     assert train_names
 
 
-def test_eval_needs_a_reconstruction_model(dataset, capsys):
-    assert main(["eval", "--data", str(dataset)]) == 2  # the bundled interim model has no dataset ids
-    assert "identity" in capsys.readouterr().err
+def test_eval_fits_heads_the_model_never_saw(dataset, tmp_path, capsys):
+    """Another seed numbers its heads from 0 too: they must not be taken for the trained
+    heads 0 and 1 (identities are matched by their parameters), and they are measured on
+    views that were not used to fit their codes."""
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"steps": 2, "checkpoint_every": 2, "neural_resolution": 8, "coarse_samples": 8,
+                               "importance_samples": 8, "model": TINY_MODEL}))
+    assert main(["train", "--config", str(cfg), "--data", str(dataset), "--out", str(tmp_path / "run")]) == 0
+    model = str(tmp_path / "run" / "model.safetensors")
+    other = tmp_path / "other"
+    assert main(["synth", "--identities", "1", "--views-per-identity", "4", "--res", "32", "--passes",
+                 "--background", "plain", "--seed", "5", "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--model", model, "--data", str(other), "--neural-resolution", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--fit-steps" in err[0]
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", model, "--data", str(other), "--neural-resolution", "8", "--fit-steps", "3",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["fitted_identities"] == 1 and result["samples"] == 2
+    assert [r["name"] for r in result["per_sample"]] == ["images/00000_02.png", "images/00000_03.png"]
 
 
 def test_two_gloo_processes_under_torchrun(dataset, tmp_path):
