@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="also write every figure as JSON")
     ev.add_argument("--max-samples", type=int)
     ev.add_argument("--neural-resolution", type=int, default=64, help="rendered at this size, then x superres")
+    ev.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
     ev.add_argument("--fit-steps", type=int, default=0,
                     help="identities the model has no code for: fit one on half their views with N steps")
 

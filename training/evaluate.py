@@ -32,7 +32,7 @@ def psnr(a, b) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def _state_for(engine, sample, identity: Identity, lighting, res):
+def _state_for(engine, sample, identity: Identity, lighting, res, quality: str = "refined"):
     c2w = sample.camera.cam2world
     origin = c2w[:3, 3]
     r = float(np.linalg.norm(origin))
@@ -41,11 +41,11 @@ def _state_for(engine, sample, identity: Identity, lighting, res):
     return AvatarState(identity=identity,
                        expression=Expression(engine.cfg.expression_names, sample.expression),
                        lighting=lighting, camera=OrbitPose(yaw, pitch, 0.0, r),
-                       render=RenderSettings(res, "refined", "rgb", (1.0, 1.0, 1.0)))
+                       render=RenderSettings(res, quality, "rgb", (1.0, 1.0, 1.0)))
 
 
 def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None, geometry: bool = True,
-             neural_resolution: int = 64, fit_steps: int = 0, progress: bool = False) -> dict:
+             neural_resolution: int = 64, fit_steps: int = 0, progress: bool = False, quality: str = "refined") -> dict:
     """Every figure for one dataset. Identities the model was trained on use their codes;
     others (`fit_steps` > 0) get a code fitted on the first half of their views and are
     measured on the other half."""
@@ -71,8 +71,8 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
     try:
         for k, sample in enumerate(samples[:max_samples]):
             state = _state_for(engine, sample, Identity(code_of[key_of[sample.name]]),
-                               SphericalHarmonicsLighting(sample.sh), res)
-            f = engine.render(state, "refined", neural_resolution=neural_resolution).frame
+                               SphericalHarmonicsLighting(sample.sh), res, quality)
+            f = engine.render(state, neural_resolution=neural_resolution).frame
             rgb = f.rgb.numpy()
             row = {"name": sample.name, "psnr": psnr(rgb, sample.image),
                    "ssim": float(structural_similarity(rgb, sample.image, channel_axis=2, data_range=1.0))}
@@ -94,7 +94,7 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
             renderer.release()
     keys = sorted({k for r in rows for k in r if k != "name"})
     summary = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
-    return {"samples": len(rows), "neural_resolution": neural_resolution, "fitted_identities": fitted,
+    return {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality, "fitted_identities": fitted,
             "summary": summary, "per_sample": rows}
 
 
@@ -131,25 +131,24 @@ def _against_engine(engine, renderer, identity_parameters, sample, state, neural
     from training.synth.identity import HeadIdentity
 
     builder = HeadBuilder(HeadIdentity.from_json(identity_parameters))
-    geo = builder.build(Expression(engine.cfg.expression_names, sample.expression))
+    render_truth = engine_view(renderer, builder, sample.camera)
+    expression_now = Expression(engine.cfg.expression_names, sample.expression)
     out = {}
     scores = []
-    transfer = renderer.visibility_transfer(geo)
     for name in RELIGHT:
         light = SphericalHarmonicsLighting.preset(name)
-        truth = renderer.render(geo, sample.camera, light, transfer=transfer).rgb
-        pred = engine.render(state.with_(lighting=light), "refined", neural_resolution=neural_resolution,
+        truth = render_truth(expression_now, light)
+        pred = engine.render(state.with_(lighting=light), neural_resolution=neural_resolution,
                              keep=False).frame.rgb.numpy()
         scores.append(psnr(pred, truth))
     out["relight_psnr"] = float(np.mean(scores))
     # novel expression: PSNR of the new render, and how well the model's change (new - old)
     # matches the engine's change, as a correlation over the pixels (1: the same change)
     lighting = SphericalHarmonicsLighting(sample.sh)
-    before = renderer.render(geo, sample.camera, lighting, transfer=transfer).rgb
-    geo_new = builder.build(expression)
-    truth = renderer.render(geo_new, sample.camera, lighting).rgb
-    pred_before = engine.render(state, "refined", neural_resolution=neural_resolution, keep=False).frame.rgb.numpy()
-    pred = engine.render(state.with_(expression=expression), "refined", neural_resolution=neural_resolution,
+    before = render_truth(expression_now, lighting)
+    truth = render_truth(expression, lighting)
+    pred_before = engine.render(state, neural_resolution=neural_resolution, keep=False).frame.rgb.numpy()
+    pred = engine.render(state.with_(expression=expression), neural_resolution=neural_resolution,
                          keep=False).frame.rgb.numpy()
     out["expression_psnr"] = psnr(pred, truth)
     d_true, d_pred = (truth - before).reshape(-1), (pred - pred_before).reshape(-1)
@@ -163,7 +162,7 @@ def _against_engine(engine, renderer, identity_parameters, sample, state, neural
         except ValueError:  # no surface at the iso-level yet (an untrained model)
             out["geometry_missing"] = 1.0
             return out
-        gt = geo.mesh.to_trimesh()
+        gt = builder.build(expression_now).mesh.to_trimesh()
         # compare only the head (the box cuts the model's neck; the engine's neck goes on)
         height = gt.vertices[:, 1].max() - NECK_CUT
         out["chamfer_head_height"] = chamfer(pred, gt, y_min=NECK_CUT) / height
@@ -171,6 +170,21 @@ def _against_engine(engine, renderer, identity_parameters, sample, state, neural
 
 
 NECK_CUT = -0.3
+
+
+def engine_view(renderer, builder, camera):
+    """render(expression, lighting) -> RGB over white of one head from one camera, made
+    exactly as the dataset writer makes its images (shadowing from the neutral head, the
+    mouth cavity shadowed when open)."""
+    from training.synth.renderer import mouth_cavity_transfer
+
+    transfer = renderer.visibility_transfer(builder.build())
+
+    def render(expression, lighting):
+        geo = builder.build(expression)
+        return renderer.render(geo, camera, lighting, transfer=mouth_cavity_transfer(transfer, geo)).rgb
+
+    return render
 
 
 def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> float:
@@ -185,10 +199,10 @@ def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> flo
 
 def run_eval(args) -> int:
     result = evaluate(args.model, args.data, args.device, args.max_samples, neural_resolution=args.neural_resolution,
-                      fit_steps=args.fit_steps, progress=True)
+                      fit_steps=args.fit_steps, progress=True, quality=args.quality)
     fitted = f", {result['fitted_identities']} identities fitted" if result["fitted_identities"] else ""
     print(f"{result['samples']} samples at {result['neural_resolution']}x{result['neural_resolution']} "
-          f"neural resolution{fitted}")
+          f"neural resolution, {result['quality']} quality{fitted}")
     for k, v in result["summary"].items():
         print(f"  {k:<22} {v:8.3f}")
     if args.json:
