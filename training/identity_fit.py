@@ -33,8 +33,8 @@ def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = Iden
     HeadDataset.targets). Returns (code, loss per step)."""
     if not samples:
         raise ValueError("identity fit: no views to fit")
-    generator = torch.Generator().manual_seed(cfg.seed)
     mean = model.prior_mean.detach().clone()
+    generator = torch.Generator(device=mean.device).manual_seed(cfg.seed)
     code = torch.nn.Parameter(mean.clone())
     opt = torch.optim.Adam([code], lr=cfg.lr)
     plan = SamplingPlan(naive=True, coarse=cfg.coarse_samples, importance=cfg.importance_samples, jitter=True)
@@ -47,7 +47,8 @@ def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = Iden
         for step in range(cfg.steps):
             sample = samples[step % len(samples)]
             rendered = render_sample(model, code, sample, cfg.neural_resolution, plan, generator)
-            terms = reconstruction_terms(rendered, targets_for(sample, rendered[0].alpha.shape[0]), weights)
+            target = {k: v.to(mean.device) for k, v in targets_for(sample, rendered[0].alpha.shape[0]).items()}
+            terms = reconstruction_terms(rendered, target, weights)
             loss = sum(terms.values()) + cfg.prior_weight * (code - mean).pow(2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -58,4 +59,4 @@ def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = Iden
     finally:
         for p, flag in zip(model.parameters(), was_training):
             p.requires_grad_(flag)
-    return code.detach().numpy().astype(np.float64), losses
+    return code.detach().cpu().numpy().astype(np.float64), losses

@@ -22,12 +22,13 @@ class LossWeights:
 def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None):
     """The model's render of a sample's view with identity `code` (latent_dim,):
     (G-buffer, straight surface, frame over black)."""
-    ex = torch.as_tensor(sample.expression, dtype=torch.float32)[None]
+    device = code.device
+    ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
     planes = model.generate_planes(code[None], ex)[0]
-    o, d = generate_rays(sample.camera, resolution, resolution)
+    o, d = (t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
     g = model.render_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
     surface = model.surface(g)
-    frame = model.shade(surface, torch.as_tensor(sample.sh, dtype=torch.float32), (0.0, 0.0, 0.0))
+    frame = model.shade(surface, torch.as_tensor(sample.sh, dtype=torch.float32, device=device), (0.0, 0.0, 0.0))
     return g, surface, frame
 
 

@@ -73,10 +73,10 @@ class TrainingMonitor:
             size = g.alpha.shape[0]
             a = g.alpha[..., None]
             white = 1.0 - a
-            target = t.data.targets(sample, size)["image"]
+            target = t.data.targets(sample, size)["image"].to(a.device)
             cells = [target, frame.rgb + white, surface.albedo * a + white, (surface.normal * 0.5 + 0.5) * a + white]
             rows.append(torch.cat([c.clamp(0, 1) for c in cells], 1))
-        return torch.cat(rows, 0).numpy()
+        return torch.cat(rows, 0).cpu().numpy()
 
     def close(self):
         if self.writer is not None:

@@ -59,6 +59,8 @@ class TrainConfig:
     weight_code: float = 1e-4
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     init: str = ""                    # start from this head model's weights (same architecture)
+    device: str = "auto"              # auto: cuda (this rank's GPU under torchrun) when present, else cpu
+    amp: bool = True                  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
     @classmethod
     def from_file(cls, path, overrides=()) -> "TrainConfig":
@@ -113,6 +115,7 @@ class Trainer:
         size = cfg.neural_resolution * self.model_cfg.superres_factor
         self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names)
         self.rank, self.world = _init_distributed()
+        self.device = _training_device(cfg.device)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = NeuralHeadModel(self.model_cfg)
         if cfg.init:
@@ -122,10 +125,18 @@ class Trainer:
             if init_model.cfg != self.model_cfg:
                 raise ValueError(f"{cfg.init}: its architecture differs from this training's model settings")
             self.model.load_state_dict(init_model.state_dict())
-        self.codes = torch.nn.Parameter(torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1)
+        self.codes = torch.nn.Parameter(
+            (torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1).to(self.device))
+        self.model.to(self.device)
         self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr}])
-        self.gen = torch.Generator().manual_seed(cfg.seed + 1000 * self.rank)  # each rank its own images
+        # each rank its own images; on the device, because ray jitter is drawn there
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank)
+        cuda = self.device.type == "cuda"
+        self.amp_dtype = None
+        if cuda and cfg.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
         self.stop_requested = False
         if resume and self.checkpoint_path.exists():
@@ -142,15 +153,16 @@ class Trainer:
     def loss_for(self, sample) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         resolution, plan = cfg.stage(self.step)
-        rendered = self.render(sample, resolution, plan)
-        target = self.data.targets(sample, rendered[0].alpha.shape[0])
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            rendered = self.render(sample, resolution, plan)
+        target = {k: v.to(self.device) for k, v in self.data.targets(sample, rendered[0].alpha.shape[0]).items()}
         terms = reconstruction_terms(rendered, target, cfg.loss_weights)
         terms["code"] = cfg.weight_code * self.codes[sample.identity].pow(2).mean()
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
     def train_step(self) -> dict:
-        idx = torch.randint(len(self.data), (self.cfg.batch,), generator=self.gen)
+        idx = torch.randint(len(self.data), (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
         for group, base in zip(self.opt.param_groups, (self.cfg.lr, self.cfg.code_lr)):
             group["lr"] = base * factor
@@ -158,13 +170,15 @@ class Trainer:
         logs = {}
         for i in idx.tolist():
             loss, terms = self.loss_for(self.data.samples[i])
-            (loss / self.cfg.batch).backward()
+            self.scaler.scale(loss / self.cfg.batch).backward()
             for k, v in terms.items():
                 logs[k] = logs.get(k, 0.0) + v / self.cfg.batch
         if self.world > 1:  # data parallel: average the gradients of all ranks (what DDP does)
             _average_gradients(list(self.model.parameters()) + [self.codes], self.world)
+        self.scaler.unscale_(self.opt)
         torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + [self.codes], 1.0)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         self.step += 1
         logs["loss"] = sum(v for k, v in logs.items())
         logs["lr"] = self.cfg.lr * factor
@@ -220,25 +234,25 @@ class Trainer:
     def save(self):
         if self.rank != 0:  # every rank holds the same weights; one writes them
             return
-        tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
-        tensors["codes"] = self.codes.detach().contiguous()
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        tensors["codes"] = self.codes.detach().cpu().contiguous()
         params = list(self.model.parameters()) + [self.codes]
         for i, p in enumerate(params):
             for key, value in self.opt.state.get(p, {}).items():
-                tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().clone().contiguous()
+                tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
         tensors["rng.torch"] = self.gen.get_state()
         meta = {"format": "avatar-studio/training-state", "step": str(self.step),
                 "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(self.model_cfg.to_json())}
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.checkpoint_path, st_save(tensors, metadata=meta))
         # a model the studio can open, with the identity prior fitted to the learned codes
-        prior = IdentityPrior.fit(self.codes.detach().numpy())
+        prior = IdentityPrior.fit(self.codes.detach().cpu().numpy())
         basis = np.zeros((self.model_cfg.latent_dim, self.model_cfg.latent_dim))
         basis[:, :prior.basis.shape[1]] = prior.basis
         self.model.set_prior(prior.mean, basis)
         save_checkpoint(self.model, self.run_dir / "model.safetensors", {
             "kind": "reconstruction training", "step": self.step, "train_config": asdict(self.cfg),
-            "identity_codes": self.codes.detach().tolist(), "default_identity": self.codes[0].detach().tolist(),
+            "identity_codes": self.codes.detach().cpu().tolist(), "default_identity": self.codes[0].detach().cpu().tolist(),
             "identity_ids": self.data.identity_keys})
 
     def _load(self):
@@ -258,11 +272,24 @@ class Trainer:
             self.codes.copy_(tensors["codes"])
         params = list(self.model.parameters()) + [self.codes]
         for i, p in enumerate(params):
-            state = {key.split(".", 2)[2]: v for key, v in tensors.items() if key.startswith(f"optim.{i}.")}
+            state = {key.split(".", 2)[2]: (v if key.endswith(".step") else v.to(self.device))
+                     for key, v in tensors.items() if key.startswith(f"optim.{i}.")}
             if state:
                 self.opt.state[p] = state
         self.gen.set_state(tensors["rng.torch"])
         self.step = int(meta["step"])
+
+
+def _training_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("training device cuda: no CUDA device on this machine")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name != "cpu":
+        raise ValueError(f"training device {name!r}: use auto, cpu or cuda")
+    return torch.device("cpu")
 
 
 def _init_distributed() -> tuple[int, int]:
@@ -274,6 +301,8 @@ def _init_distributed() -> tuple[int, int]:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
