@@ -32,7 +32,7 @@ def psnr(a, b) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def _state_for(engine, sample, identity: Identity, lighting, res, quality: str = "refined"):
+def sample_state(engine, sample, identity: Identity, lighting, res, quality: str = "refined"):
     c2w = sample.camera.cam2world
     origin = c2w[:3, 3]
     r = float(np.linalg.norm(origin))
@@ -70,7 +70,7 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
     presets = [e for name, e in sorted(load_expression_presets(engine.cfg.expression_names).items()) if name != "neutral"]
     try:
         for k, sample in enumerate(samples[:max_samples]):
-            state = _state_for(engine, sample, Identity(code_of[key_of[sample.name]]),
+            state = sample_state(engine, sample, Identity(code_of[key_of[sample.name]]),
                                SphericalHarmonicsLighting(sample.sh), res, quality)
             f = engine.render(state, neural_resolution=neural_resolution).frame
             rgb = f.rgb.numpy()

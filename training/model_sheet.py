@@ -23,7 +23,7 @@ from core.fileio import save_png, to_uint8
 from core.identity import Identity
 from core.lighting import SphericalHarmonicsLighting
 from training.data import HeadDataset
-from training.evaluate import _state_for, engine_view
+from training.evaluate import engine_view, sample_state
 
 COLUMNS = ("engine", "model", "left: engine", "model", "right: engine", "model", "jawOpen: engine", "model",
            "smile", "yaw 40")
@@ -70,7 +70,7 @@ def model_sheet(model_path, data_dir, rows: int = 6, sampled: int = 2, neural_re
             raw = str(meta["identity"][sample.name])
             truth = engine_view(renderer, HeadBuilder(HeadIdentity.from_json(meta["identity_parameters"][raw])),
                                 sample.camera)
-            state = _state_for(engine, sample, Identity(np.asarray(code_of[key])),
+            state = sample_state(engine, sample, Identity(np.asarray(code_of[key])),
                                SphericalHarmonicsLighting(sample.sh), res)
             now = Expression(names, sample.expression)
             turned = replace(state.camera, yaw=state.camera.yaw + 40.0)
