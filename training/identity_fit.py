@@ -27,8 +27,8 @@ class IdentityFitConfig:
     seed: int = 0
 
 
-def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = IdentityFitConfig(),
-                      progress=None) -> tuple[np.ndarray, list[float]]:
+def fit_identity_code(model, samples, targets_for,
+                      cfg: IdentityFitConfig = IdentityFitConfig()) -> tuple[np.ndarray, list[float]]:
     """samples: labelled views of one head; targets_for(sample, size) -> target dict (see
     HeadDataset.targets). Returns (code, loss per step)."""
     if not samples:
@@ -39,7 +39,7 @@ def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = Iden
     opt = torch.optim.Adam([code], lr=cfg.lr)
     plan = SamplingPlan(naive=True, coarse=cfg.coarse_samples, importance=cfg.importance_samples, jitter=True)
     weights = LossWeights()
-    was_training = [p.requires_grad for p in model.parameters()]
+    needs_grad = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     losses = []
@@ -54,9 +54,7 @@ def fit_identity_code(model, samples, targets_for, cfg: IdentityFitConfig = Iden
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(step + 1, cfg.steps)
     finally:
-        for p, flag in zip(model.parameters(), was_training):
+        for p, flag in zip(model.parameters(), needs_grad):
             p.requires_grad_(flag)
     return code.detach().cpu().numpy().astype(np.float64), losses

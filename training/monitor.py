@@ -9,15 +9,14 @@ monitoring, or resumed in the middle, trains exactly the same.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from core.fileio import save_png
-from core.model.head import SamplingPlan
+from core.fileio import save_png, to_uint8
 
 GRID_SAMPLES = 4
-COLUMNS = ("target", "render", "albedo", "normal")
 
 
 class TrainingMonitor:
@@ -54,7 +53,7 @@ class TrainingMonitor:
             self.writer.add_scalar("speed/steps_per_s", self.count / max(now - self.clock, 1e-9), step)
             self.sums, self.count, self.clock = {}, 0, now
         if cfg.sample_every > 0 and (step % cfg.sample_every == 0 or step == cfg.steps):
-            grid = (self.sample_grid() * 255 + 0.5).astype(np.uint8)
+            grid = to_uint8(self.sample_grid())
             self.writer.add_image("samples", grid, step, dataformats="HWC")
             (self.trainer.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             save_png(self.trainer.run_dir / "samples" / f"step_{step:06d}.png", grid)
@@ -65,8 +64,7 @@ class TrainingMonitor:
         """Rows: preview samples; columns: target, render, albedo, normal (all over white)."""
         t = self.trainer
         resolution, plan = t.cfg.stage(max(t.step - 1, 0))
-        plan = SamplingPlan(naive=plan.naive, coarse=plan.coarse, importance=plan.importance,
-                            band_samples=plan.band_samples, jitter=False)
+        plan = replace(plan, jitter=False)
         rows = []
         for sample in self.preview:
             g, surface, frame = t.render(sample, resolution, plan)
