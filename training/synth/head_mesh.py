@@ -101,7 +101,7 @@ class HeadLayout:
         self.y_nose_tip = -0.047 - 0.014 * s("nose_length")
         self.y_nose_base = self.y_nose_tip - 0.014
         self.y_seam = -0.094 - 0.01 * s("nose_length") - 0.004 * s("face_length")
-        self.mouth_w = 0.045 * (1 + 0.1 * s("mouth_width"))
+        self.mouth_w = 0.05 * (1 + 0.1 * s("mouth_width"))
         self.y_chin = -0.188 - 0.016 * s("chin_height") - 0.01 * s("face_length")
         self.y_bottom = -0.5
         # rows: scalp cap (by polar angle), face to the mouth seam, seam, lower face, neck
@@ -205,7 +205,8 @@ def _skin_radius(L: HeadLayout, U, Y, S):
                     tip * smoothstep(y_b - 0.002, y_t, Y) ** 0.6)
     prof = prof + 0.006 * s("nose_bridge") * gauss(Y - (L.y_eye - 0.005), 0.02)
     prof *= smoothstep(L.y_eye + 0.03, L.y_eye, Y)
-    width = 0.009 + 0.012 * smoothstep(L.y_eye, y_t, Y) * (1 + 0.2 * s("nose_width"))
+    # the tip is narrower than the nostril wings either side of it
+    width = 0.008 + 0.006 * smoothstep(L.y_eye, y_t, Y) * (1 + 0.2 * s("nose_width"))
     r += prof * gauss(S, width)
     # nostril wings
     r += (0.012 + 0.003 * s("nostril_flare")) * gauss(ax - 0.022 * (1 + 0.15 * s("nose_width")), 0.009) * gauss(Y - (y_b + 0.006), 0.008)
@@ -344,7 +345,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         nost = gauss(S - side * 0.012, 0.0035) * gauss(Y - (L.y_nose_base + 0.0015), 0.0016)
         col *= (1 - 0.7 * np.clip(nost, 0, 1))[..., None]
     # lips
-    lip_col = skin * np.array([0.9, 0.6, 0.6]) * (0.8 + 0.2 * i.a("lip_tint"))
+    lip_col = skin * np.array([0.88, 0.52, 0.52]) * (0.75 + 0.2 * i.a("lip_tint"))
     taper = np.clip(1 - (ax / L.mouth_w) ** 2, 0, 1) ** 0.5
     bow = 0.011 + 0.003 * np.exp(-((ax - 0.3 * L.mouth_w) / (0.25 * L.mouth_w)) ** 2) - 0.002 * gauss(S, 0.004)
     upper_h, lower_h = bow * taper, 0.016 * taper
@@ -388,10 +389,24 @@ def _sphere(n_lat, n_lon):
     return pts, th
 
 
-def _eyeball(L: HeadLayout, side: int, surface_z: float, surface_x: float):
+def _cover_eyeballs(R, U, Y, centres, radius):
+    """Skin radii pushed out so the skin around each eye wraps its eyeball: the head
+    curves back faster than an eyeball does, so without this the white would poke
+    through the skin at the outer corner. Inside the lids the skin falls back anyway."""
+    d = np.stack([np.sin(U), np.zeros_like(U), np.cos(U)], -1)
+    for c in centres:
+        q = np.stack([np.zeros_like(Y), Y, np.zeros_like(Y)], -1) - c
+        b = np.einsum("...i,...i->...", d, q)
+        disc = b * b - np.einsum("...i,...i->...", q, q) + radius * radius
+        # where the radial line through a vertex meets the sphere, its outer crossing
+        cover = np.where(disc > 0, -b + np.sqrt(np.clip(disc, 0, None)), 0.0)
+        R = smooth_max(R, cover, 0.002)
+    return R
+
+
+def _eyeball(L: HeadLayout, side: int, centre: np.ndarray):
     pts, th = _sphere(28, 32)
     r = L.eye_radius
-    centre = np.array([surface_x, L.y_eye, surface_z - 0.002 - r])
     v = pts * r + centre
     i = L.ident
     iris_ang, pupil_ang = 0.0128 / r, 0.0048 / r
@@ -464,10 +479,15 @@ class HeadBuilder:
             [spec.reshape(-1)], [np.full(n_skin, PART_SKIN)], []
         offset = n_skin
         # eyeballs sit just behind the closed-lid surface at each eye centre (rest pose)
+        centres = []
         for side in (-1, 1):
             r_c, c_c = L.grid_coords(side * L.s_eye, L.y_eye)
             p = _bilinear(self.rest, r_c, c_c)
-            v, f, c = _eyeball(L, side, p[2], p[0])
+            centres.append(np.array([p[0], L.y_eye, p[2] - 0.002 - L.eye_radius]))
+        R = _cover_eyeballs(R, U, Y, centres, L.eye_radius + 0.0015)
+        self.rest = np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
+        for side, centre in zip((-1, 1), centres):
+            v, f, c = _eyeball(L, side, centre)
             extra.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.9))
             parts.append(np.full(len(v), PART_EYE))
             offset += len(v)
