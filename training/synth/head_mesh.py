@@ -132,6 +132,20 @@ class HeadLayout:
         r = np.interp(-np.asarray(y), -ys, rows.astype(np.float64))
         return r, col
 
+    def brow_arch(self, side: int, s_rel):
+        """Height of the middle of a brow at offsets s_rel from its eye's centre: highest
+        a little outside the centre, the tail ending near the height of the head."""
+        return (self.y_brow + 0.004 - 5.0 * (np.abs(s_rel) + 0.004) ** 2
+                + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1))
+
+    def lip_heights(self, s):
+        """(upper, lower) heights of the lips' outer (vermilion) border above and below the
+        mouth seam at arc position s: a Cupid's bow on top, tapering to the corners."""
+        ax = np.abs(s)
+        taper = np.clip(1 - (ax / self.mouth_w) ** 2, 0, 1) ** 0.5
+        bow = 0.011 + 0.003 * np.exp(-((ax - 0.3 * self.mouth_w) / (0.25 * self.mouth_w)) ** 2) - 0.002 * gauss(s, 0.004)
+        return bow * taper, 0.016 * taper
+
     def eyelids(self, side: int, openness: float, s_rel):
         """Upper and lower lid heights at offsets s_rel from the eye centre."""
         f = np.clip(1 - (s_rel / self.eye_w) ** 2, 0, 1) ** 0.7
@@ -335,7 +349,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         col[lid] = skin * np.array([0.85, 0.7, 0.7])
         # brows: a darker band above each eye
         thick = 0.007 + 0.005 * i.a("brow_thickness")
-        arch = L.y_brow + 0.004 - 8.0 * (np.abs(s_rel) + 0.004) ** 2 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1)
+        arch = L.brow_arch(side, s_rel)
         brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(0.054, 0.042, np.abs(s_rel + side * 0.005))
         brow_col = i.hair_color() * (0.6 + 0.4 * (1 - i.a("brow_darkness")))
         k = (0.55 + 0.4 * i.a("brow_darkness")) * brow
@@ -346,9 +360,7 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         col *= (1 - 0.7 * np.clip(nost, 0, 1))[..., None]
     # lips
     lip_col = skin * np.array([0.88, 0.52, 0.52]) * (0.75 + 0.2 * i.a("lip_tint"))
-    taper = np.clip(1 - (ax / L.mouth_w) ** 2, 0, 1) ** 0.5
-    bow = 0.011 + 0.003 * np.exp(-((ax - 0.3 * L.mouth_w) / (0.25 * L.mouth_w)) ** 2) - 0.002 * gauss(S, 0.004)
-    upper_h, lower_h = bow * taper, 0.016 * taper
+    upper_h, lower_h = L.lip_heights(S)
     lip = np.where(Y >= L.y_seam, smoothstep(upper_h + 0.002, upper_h - 0.002, Y - L.y_seam),
                    smoothstep(lower_h + 0.003, lower_h - 0.003, L.y_seam - Y)) * smoothstep(L.mouth_w * 1.05, L.mouth_w * 0.8, ax)
     lip *= 0.85
@@ -546,11 +558,11 @@ def _landmark_params(L: HeadLayout, openness: tuple):
             t = k / 4.0  # 0 = outer end for the right brow, inner end for the left
             s_rel = (-0.052 + 0.095 * t) if side < 0 else (-0.043 + 0.095 * t)
             s = side * L.s_eye + s_rel
-            arch = L.y_brow + 0.004 - 8.0 * (abs(s_rel) + 0.004) ** 2 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1)
-            pts.append((s, arch + thick_mid, "up"))
+            pts.append((s, float(L.brow_arch(side, s_rel)) + thick_mid, "up"))
     for k in range(4):  # nose bridge 27..30
         pts.append((0.0, L.y_eye + 0.008 + (L.y_nose_tip + 0.01 - L.y_eye - 0.008) * k / 3, "up"))
-    for s, dy in ((-0.021, 0.013), (-0.011, 0.0095), (0.0, 0.008), (0.011, 0.0095), (0.021, 0.013)):  # 31..35
+    # 31..35: the nostril wings' lower edge and, at 33, where the nose meets the lip
+    for s, dy in ((-0.021, 0.013), (-0.011, 0.0065), (0.0, 0.002), (0.011, 0.0065), (0.021, 0.013)):
         pts.append((s, L.y_nose_base + dy, "up"))
     for side in (-1, 1):  # eyes 36..41 (right), 42..47 (left)
         o = openness[0 if side < 0 else 1]
@@ -563,12 +575,14 @@ def _landmark_params(L: HeadLayout, openness: tuple):
             up, lo = L.eyelids(side, o, np.array(s_rel * (0.999 if kind == "c" else 1.0)))
             y = float(up) if kind == "u" else float(lo) if kind == "l" else float(0.5 * (up + lo))
             pts.append((side * L.s_eye + s_rel, y, "up"))
+    # 48..59 on the painted vermilion border, 60..67 on the lips' inner edges beneath them
     mw = L.mouth_w
-    outer = [(-0.92 * mw, 0.0, "seam_top"), (-0.6 * mw, 0.014, "up"), (-0.25 * mw, 0.018, "up"), (0.0, 0.016, "up"),
-             (0.25 * mw, 0.018, "up"), (0.6 * mw, 0.014, "up"), (0.92 * mw, 0.0, "seam_top"), (0.6 * mw, -0.014, "low"),
-             (0.25 * mw, -0.017, "low"), (0.0, -0.018, "low"), (-0.25 * mw, -0.017, "low"), (-0.6 * mw, -0.014, "low")]
-    inner = [(-0.8 * mw, "seam_top"), (-0.4 * mw, "seam_top"), (0.0, "seam_top"), (0.4 * mw, "seam_top"),
-             (0.8 * mw, "seam_top"), (0.4 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.4 * mw, "seam_bottom")]
+    outer = [(-0.92 * mw, 0.0, "seam_top")]
+    outer += [(f * mw, float(L.lip_heights(f * mw)[0]), "up") for f in (-0.6, -0.25, 0.0, 0.25, 0.6)]
+    outer += [(0.92 * mw, 0.0, "seam_top")]
+    outer += [(f * mw, -float(L.lip_heights(f * mw)[1]), "low") for f in (0.6, 0.25, 0.0, -0.25, -0.6)]
+    inner = [(-0.8 * mw, "seam_top"), (-0.25 * mw, "seam_top"), (0.0, "seam_top"), (0.25 * mw, "seam_top"),
+             (0.8 * mw, "seam_top"), (0.25 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.25 * mw, "seam_bottom")]
     pts += [(s, L.y_seam + dy, blk) for s, dy, blk in outer]
     pts += [(s, L.y_seam, blk) for s, blk in inner]
     return pts
