@@ -635,6 +635,9 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     outline = p[np.arange(len(phi)), first]
     seg = np.linalg.norm(np.diff(outline, axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
-    targets = np.linspace(0.0, arc[-1], 17)
+    # point 8 is the chin on the midline however the head turns; each side's 8 points
+    # are spaced evenly from there (the side facing away shows a shorter outline)
+    chin = arc[len(phi) // 2]
+    targets = np.concatenate([np.linspace(0.0, chin, 9), np.linspace(chin, arc[-1], 9)[1:]])
     out[:17] = np.stack([np.interp(targets, arc, outline[:, k]) for k in range(3)], -1)
     return out
