@@ -190,7 +190,7 @@ def _skin_radius(L: HeadLayout, U, Y, S):
     face = _ellipsoid_radius(U, Y, (0.5 * (0.12 + face_bottom), 0.04),
                              (0.128 * (1 + 0.07 * s("jaw_width")), 0.5 * (0.12 - face_bottom) * face_len, 0.15), 2.6)
     jaw = _ellipsoid_radius(U, Y, (L.y_chin + 0.055, 0.065 + 0.006 * s("chin_protrusion")),
-                            (0.07 * (1 + 0.12 * s("chin_width")) + 0.03 * (1 + 0.3 * s("jaw_angle")), 0.058, 0.105), 3.0)
+                            (0.07 * (1 + 0.12 * s("chin_width")) + 0.03 * (1 + 0.3 * s("jaw_angle")), 0.058, 0.105), 2.3)
     neck_r = 0.1 * (1 + 0.1 * s("neck_width"))
     neck = np.where(Y < -0.1, _ellipsoid_radius(U, np.full_like(Y, 0.0), (0.0, -0.035), (neck_r, 1.0, neck_r * 1.1)), 0.0)
     neck = neck * smoothstep(-0.06, -0.16, Y)
@@ -600,6 +600,16 @@ def _lookup(L: HeadLayout, grid, s, y, block):
     return _bilinear(grid, r, c)
 
 
+def _arc_at_height(arc, y, y_cut):
+    """Arc length where an outline running down from its top end first reaches y_cut."""
+    below = np.nonzero(y <= y_cut)[0]
+    if len(below) == 0 or below[0] == 0:
+        return float(arc[0])
+    k = below[0]
+    t = (y[k - 1] - y_cut) / max(y[k - 1] - y[k], 1e-12)
+    return float(arc[k - 1] + t * (arc[k] - arc[k - 1]))
+
+
 def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     """The 68 iBUG landmarks in world space. Points 17..67 are fixed on the skin; the jaw
     line 0..16 is the face's outline as seen from `camera_origin`, as annotators mark it."""
@@ -610,7 +620,7 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     centre = np.array([0.0, L.y_seam + 0.012])
     cam = np.asarray(camera_origin, np.float64)
     # trace the outline densely, then space the 17 points evenly along it, as annotators do
-    phi = np.radians(np.linspace(139, 401, 63))
+    phi = np.radians(np.linspace(130, 410, 71))
     dist = np.arange(0.01, 0.32, 0.002)
     s = centre[0] + np.cos(phi)[:, None] * dist[None]
     y = centre[1] + np.sin(phi)[:, None] * dist[None] * 0.9
@@ -632,12 +642,19 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     stop[:, 0] = False
     # the outline is the last point before the skin turns away or under the jaw
     first = np.where(stop.any(1), stop.argmax(1), stop.shape[1]) - 1
-    outline = p[np.arange(len(phi)), first]
+    idx = np.arange(len(phi))
+    outline, y_out = p[idx, first], y[idx, first]
     seg = np.linalg.norm(np.diff(outline, axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
+    # the outline ends at the same height on both sides (just below the eyes, where
+    # annotators start the jaw), not where the paths happen to stop: on a turned head
+    # the near side's paths reach much higher
+    mid = len(phi) // 2
+    a_start = _arc_at_height(arc[:mid + 1], y_out[:mid + 1], L.y_eye + 0.005)
+    a_end = arc[-1] - _arc_at_height(arc[-1] - arc[::-1][:mid + 1], y_out[::-1][:mid + 1], L.y_eye + 0.005)
     # point 8 is the chin on the midline however the head turns; each side's 8 points
     # are spaced evenly from there (the side facing away shows a shorter outline)
-    chin = arc[len(phi) // 2]
-    targets = np.concatenate([np.linspace(0.0, chin, 9), np.linspace(chin, arc[-1], 9)[1:]])
+    chin = arc[mid]
+    targets = np.concatenate([np.linspace(a_start, chin, 9), np.linspace(chin, a_end, 9)[1:]])
     out[:17] = np.stack([np.interp(targets, arc, outline[:, k]) for k in range(3)], -1)
     return out
