@@ -637,7 +637,7 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     under = y < jaw_line
     # on the side turned towards the camera the outline is the face's edge in front of
     # the ear, not the far-away silhouette of the skull
-    behind_face = np.abs(s) > 0.185
+    behind_face = np.abs(s) > 0.2
     stop = away | under | behind_face
     stop[:, 0] = False
     # the outline is the last point before the skin turns away or under the jaw
