@@ -630,7 +630,9 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     r = np.where(below, r_low, r_up)
     p = _bilinear(geo.skin_grid, r, c)      # (paths, steps, 3)
     n = _bilinear(geo.skin_normals, r, c)
-    away = np.einsum("kti,kti->kt", n, cam - p) <= 0
+    view = cam - p
+    view /= np.linalg.norm(view, axis=-1, keepdims=True)
+    away = np.einsum("kti,kti->kt", n, view) <= 0.1
     # below the jaw bone (a parabola from the chin to the jaw angles) is neck, not face
     y_angle = L.y_seam - 0.035
     jaw_line = L.y_chin + (y_angle - L.y_chin) * (np.abs(s) / 0.19) ** 2
