@@ -30,14 +30,15 @@ class DlibFaces:
         self.predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
     def detect(self, rgb_uint8: np.ndarray, upsample: int = 1):
-        """-> (68, 2) landmarks of the most confident face, or None."""
+        """-> (68, 2) landmarks of the most confident face, or None. Coordinates follow
+        the engine's convention (pixel i spans [i, i+1]); dlib's name pixel centres."""
         img = np.ascontiguousarray(rgb_uint8)
         dets, scores, _ = self.detector.run(img, upsample, 0.0)
         if not dets:
             return None
         best = dets[int(np.argmax(scores))]
         shape = self.predictor(img, best)
-        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64) + 0.5
 
 
 def inter_ocular(landmarks: np.ndarray) -> float:
