@@ -23,6 +23,8 @@ N_COLS = 256
 S_SCALE = 0.15  # arc length per radian of column angle near the face
 SEAM_ROWS = 10
 PART_SKIN, PART_EYE, PART_EAR = 0, 1, 2
+# brows: centred this far inwards of their eye, this long either side of their centre
+BROW_OFFSET, BROW_HALF_LENGTH = 0.005, 0.048
 
 
 def smoothstep(e0, e1, x):
@@ -350,7 +352,8 @@ def _skin_albedo(L: HeadLayout, U, Y, S):
         # brows: a darker band above each eye
         thick = 0.007 + 0.005 * i.a("brow_thickness")
         arch = L.brow_arch(side, s_rel)
-        brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(0.054, 0.042, np.abs(s_rel + side * 0.005))
+        brow = smoothstep(thick, thick * 0.4, np.abs(Y - arch)) * smoothstep(
+            BROW_HALF_LENGTH + 0.006, BROW_HALF_LENGTH - 0.006, np.abs(s_rel + side * BROW_OFFSET))
         brow_col = i.hair_color() * (0.6 + 0.4 * (1 - i.a("brow_darkness")))
         k = (0.55 + 0.4 * i.a("brow_darkness")) * brow
         col = col * (1 - k[..., None]) + brow_col * k[..., None]
@@ -556,7 +559,7 @@ def _landmark_params(L: HeadLayout, openness: tuple):
     for side, order in ((-1, range(5)), (1, range(5))):
         for k in order:
             t = k / 4.0  # 0 = outer end for the right brow, inner end for the left
-            s_rel = (-0.052 + 0.095 * t) if side < 0 else (-0.043 + 0.095 * t)
+            s_rel = -side * BROW_OFFSET + BROW_HALF_LENGTH * (2 * t - 1)
             s = side * L.s_eye + s_rel
             pts.append((s, float(L.brow_arch(side, s_rel)) + thick_mid, "up"))
     for k in range(4):  # nose bridge 27..30
