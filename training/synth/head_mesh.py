@@ -23,8 +23,8 @@ N_COLS = 256
 S_SCALE = 0.15  # arc length per radian of column angle near the face
 SEAM_ROWS = 10
 PART_SKIN, PART_EYE, PART_EAR = 0, 1, 2
-# brows: centred this far inwards of their eye, this long either side of their centre
-BROW_OFFSET, BROW_HALF_LENGTH = 0.005, 0.048
+# brows: centred this far inwards of their eye (negative: outwards), this long either side of their centre
+BROW_OFFSET, BROW_HALF_LENGTH = -0.003, 0.05
 
 
 def smoothstep(e0, e1, x):
