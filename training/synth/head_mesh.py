@@ -563,9 +563,9 @@ def _landmark_params(L: HeadLayout, openness: tuple):
             s = side * L.s_eye + s_rel
             pts.append((s, float(L.brow_arch(side, s_rel)) + thick_mid, "up"))
     for k in range(4):  # nose bridge 27..30
-        pts.append((0.0, L.y_eye + 0.008 + (L.y_nose_tip + 0.01 - L.y_eye - 0.008) * k / 3, "up"))
+        pts.append((0.0, L.y_eye + 0.004 + (L.y_nose_tip + 0.01 - L.y_eye - 0.004) * k / 3, "up"))
     # 31..35: the nostril wings' lower edge and, at 33, where the nose meets the lip
-    for s, dy in ((-0.021, 0.013), (-0.011, 0.0065), (0.0, 0.002), (0.011, 0.0065), (0.021, 0.013)):
+    for s, dy in ((-0.018, 0.013), (-0.01, 0.0065), (0.0, 0.002), (0.01, 0.0065), (0.018, 0.013)):
         pts.append((s, L.y_nose_base + dy, "up"))
     for side in (-1, 1):  # eyes 36..41 (right), 42..47 (left)
         o = openness[0 if side < 0 else 1]
