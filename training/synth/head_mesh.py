@@ -580,12 +580,12 @@ def _landmark_params(L: HeadLayout, openness: tuple):
             pts.append((side * L.s_eye + s_rel, y, "up"))
     # 48..59 on the painted vermilion border, 60..67 on the lips' inner edges beneath them
     mw = L.mouth_w
-    outer = [(-0.92 * mw, 0.0, "seam_top")]
+    outer = [(-0.88 * mw, -0.003, "low")]
     outer += [(f * mw, float(L.lip_heights(f * mw)[0]), "up") for f in (-0.6, -0.25, 0.0, 0.25, 0.6)]
-    outer += [(0.92 * mw, 0.0, "seam_top")]
+    outer += [(0.88 * mw, -0.003, "low")]
     outer += [(f * mw, -float(L.lip_heights(f * mw)[1]), "low") for f in (0.6, 0.25, 0.0, -0.25, -0.6)]
-    inner = [(-0.8 * mw, "seam_top"), (-0.25 * mw, "seam_top"), (0.0, "seam_top"), (0.25 * mw, "seam_top"),
-             (0.8 * mw, "seam_top"), (0.25 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.25 * mw, "seam_bottom")]
+    inner = [(-0.75 * mw, "seam_bottom"), (-0.25 * mw, "seam_top"), (0.0, "seam_top"), (0.25 * mw, "seam_top"),
+             (0.75 * mw, "seam_bottom"), (0.25 * mw, "seam_bottom"), (0.0, "seam_bottom"), (-0.25 * mw, "seam_bottom")]
     pts += [(s, L.y_seam + dy, blk) for s, dy, blk in outer]
     pts += [(s, L.y_seam, blk) for s, blk in inner]
     return pts
