@@ -296,7 +296,10 @@ def _deform(L: HeadLayout, P, U, Y, S, w: dict):
     if jo > 0:
         side_fade = gauss(np.maximum(np.abs(U) - 0.9, 0.0), 0.25)
         w_low = side_fade * smoothstep(L.y_chin - 0.1, L.y_chin - 0.01, Y)
-        w_up = side_fade * (1 - mouth_mask) * smoothstep(L.y_seam + 0.04, L.y_seam, Y)
+        # the upper lip stays in the middle and goes down with the jaw towards the
+        # corners, so the mouth opens as an oval, not a slit with square ends
+        oval = np.clip(1 - (ax / L.mouth_w) ** 2, 0, 1) ** 0.5
+        w_up = side_fade * (1 - oval) * smoothstep(L.y_seam + 0.04, L.y_seam, Y)
         wj = np.where(lower_part, w_low, np.where(upper_part, w_up, 0.0))
         ang = 0.3 * jo * wj
         py, pz = L.y_eye - 0.03, -0.04
