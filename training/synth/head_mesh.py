@@ -640,7 +640,7 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
     view /= np.linalg.norm(view, axis=-1, keepdims=True)
     away = np.einsum("kti,kti->kt", n, view) <= 0.1
     # below the jaw bone (a parabola from the chin to the jaw angles) is neck, not face
-    y_angle = L.y_seam - 0.035
+    y_angle = L.y_seam - 0.02
     jaw_line = L.y_chin + (y_angle - L.y_chin) * (np.abs(s) / 0.19) ** 2
     under = y < jaw_line
     # on the side turned towards the camera the outline is the face's edge in front of
