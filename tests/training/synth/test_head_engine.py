@@ -62,6 +62,54 @@ def test_jaw_open_lowers_the_chin_and_opens_the_lips(builder):
     assert np.abs(open_[17:27] - neutral[17:27]).max() < 1e-6  # brows stay
 
 
+def test_jaw_open_makes_an_oval_mouth(builder):
+    """The lips part most in the middle and stay together at the corners."""
+    geo = builder.build(Expression.from_dict({"jawOpen": 1.0}))
+    L = geo.mesh.layout
+    gap = np.linalg.norm(geo.skin_grid[L.seam_bottom] - geo.skin_grid[L.seam_top], axis=-1)
+    s = L.col_u * 0.15  # arc position of every column (S_SCALE)
+
+    def gap_at(x):
+        return float(np.interp(x, s, gap))
+
+    middle, corner = gap_at(0.0), gap_at(0.9 * L.mouth_w)
+    assert middle > 0.02 and corner < 0.5 * middle
+    assert gap_at(0.5 * L.mouth_w) > corner
+
+
+def test_skin_covers_the_eyeballs_outside_the_lids(builder):
+    """No white shows through the skin: every eyeball point outside the (widest open)
+    lid opening lies under the skin (scene units: 0.002 is about 1 mm)."""
+    from training.synth.head_mesh import PART_EYE, S_SCALE, _bilinear
+
+    geo = builder.build()
+    L = geo.mesh.layout
+    eye = geo.mesh.vertices[geo.mesh.part == PART_EYE].astype(np.float64)
+    u = np.arctan2(eye[:, 0], eye[:, 2])
+    r, c = L.grid_coords(u * S_SCALE, eye[:, 1])
+    skin = _bilinear(geo.skin_grid, r, c)
+    outside = np.hypot(eye[:, 0], eye[:, 2]) > np.hypot(skin[:, 0], skin[:, 2])
+    in_opening = np.zeros(len(eye), bool)
+    for side in (-1, 1):
+        s_rel = u * S_SCALE - side * L.s_eye
+        upper, lower = L.eyelids(side, 1.35, s_rel)
+        # (1.5 mm of slack round the opening, which closes to a point at the corners)
+        in_opening |= (np.abs(s_rel) < L.eye_w + 0.003) & (eye[:, 1] < upper + 0.003) & (eye[:, 1] > lower - 0.003)
+    assert outside[in_opening].any()  # the eyes do show through the lid opening
+    assert not (outside & ~in_opening).any()
+
+
+def test_jaw_outline_on_a_turned_head(builder):
+    """Annotators' convention: the chin point stays on the midline and both sides of the
+    outline start at the same height, however the head turns."""
+    geo = builder.build()
+    for yaw in (-20, 0, 20):
+        lm = landmarks_3d(geo, orbit(yaw, 0).origin)
+        assert abs(lm[8, 0]) < 0.003
+        assert abs(lm[0, 1] - lm[16, 1]) < 0.005
+        assert lm[0, 1] < geo.mesh.layout.y_eye + 0.01 and lm[8, 1] < lm[57, 1] - 0.05
+
+
 def test_blink_left_closes_only_the_left_eye(builder):
     cam = np.array([0, 0, 2.7])
     n = landmarks_3d(builder.build(), cam)
