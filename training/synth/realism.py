@@ -19,7 +19,7 @@ from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
 from training.synth.sampling import sample_expression, sample_lighting
 
 
-def measure_realism(identities: int = 20, views: int = 2, resolution: int = 256, seed: int = 12345) -> dict:
+def measure_realism(identities: int = 20, views: int = 2, resolution: int = 512, seed: int = 12345) -> dict:
     renderer = HeadRenderer(resolution)
     faces = DlibFaces()
     detected, errors, per_point = 0, [], []
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--identities", type=int, default=50)
     ap.add_argument("--views", type=int, default=2)
-    ap.add_argument("--res", type=int, default=256)
+    ap.add_argument("--res", type=int, default=512)
     ap.add_argument("--seed", type=int, default=12345, help="first identity seed (views are drawn from it too)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
