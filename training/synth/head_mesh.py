@@ -140,11 +140,16 @@ class HeadLayout:
         return (self.y_brow + 0.004 - 5.0 * (np.abs(s_rel) + 0.004) ** 2
                 + 0.004 * np.clip(-side * s_rel / 0.03, -1, 1))
 
+    def mouth_taper(self, s):
+        """1 in the middle of the mouth falling to 0 at its corners (an ellipse's profile):
+        the lips' height, and how far the jaw parts them."""
+        return np.clip(1 - (np.abs(s) / self.mouth_w) ** 2, 0, 1) ** 0.5
+
     def lip_heights(self, s):
         """(upper, lower) heights of the lips' outer (vermilion) border above and below the
         mouth seam at arc position s: a Cupid's bow on top, tapering to the corners."""
         ax = np.abs(s)
-        taper = np.clip(1 - (ax / self.mouth_w) ** 2, 0, 1) ** 0.5
+        taper = self.mouth_taper(s)
         bow = 0.011 + 0.003 * np.exp(-((ax - 0.3 * self.mouth_w) / (0.25 * self.mouth_w)) ** 2) - 0.002 * gauss(s, 0.004)
         return bow * taper, 0.016 * taper
 
@@ -298,8 +303,7 @@ def _deform(L: HeadLayout, P, U, Y, S, w: dict):
         w_low = side_fade * smoothstep(L.y_chin - 0.1, L.y_chin - 0.01, Y)
         # the upper lip stays in the middle and goes down with the jaw towards the
         # corners, so the mouth opens as an oval, not a slit with square ends
-        oval = np.clip(1 - (ax / L.mouth_w) ** 2, 0, 1) ** 0.5
-        w_up = side_fade * (1 - oval) * smoothstep(L.y_seam + 0.04, L.y_seam, Y)
+        w_up = side_fade * (1 - L.mouth_taper(S)) * smoothstep(L.y_seam + 0.04, L.y_seam, Y)
         wj = np.where(lower_part, w_low, np.where(upper_part, w_up, 0.0))
         ang = 0.3 * jo * wj
         py, pz = L.y_eye - 0.03, -0.04
@@ -407,6 +411,11 @@ def _sphere(n_lat, n_lon):
     return pts, th
 
 
+def _grid_points(R, U, Y):
+    """Skin positions from radii about the vertical axis, column angles and heights."""
+    return np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
+
+
 def _cover_eyeballs(R, U, Y, centres, radius):
     """Skin radii pushed out so the skin around each eye wraps its eyeball: the head
     curves back faster than an eyeball does, so without this the white would poke
@@ -487,7 +496,6 @@ class HeadBuilder:
         U, Y = np.meshgrid(L.col_u, L.row_y)
         self.U, self.Y, self.S = U, Y, U * S_SCALE
         R = _skin_radius(L, U, Y, self.S)
-        self.rest = np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
         albedo, hair = _skin_albedo(L, U, Y, self.S)
         albedo[L.seam_top + 1:L.seam_bottom] = _seam_albedo(N_COLS, L)
         spec = 0.25 * (1 - hair) + 0.05
@@ -500,10 +508,10 @@ class HeadBuilder:
         centres = []
         for side in (-1, 1):
             r_c, c_c = L.grid_coords(side * L.s_eye, L.y_eye)
-            p = _bilinear(self.rest, r_c, c_c)
+            p = _bilinear(_grid_points(R, U, Y), r_c, c_c)
             centres.append(np.array([p[0], L.y_eye, p[2] - 0.002 - L.eye_radius]))
         R = _cover_eyeballs(R, U, Y, centres, L.eye_radius + 0.0015)
-        self.rest = np.stack([R * np.sin(U), Y, R * np.cos(U)], -1)
+        self.rest = _grid_points(R, U, Y)
         for side, centre in zip((-1, 1), centres):
             v, f, c = _eyeball(L, side, centre)
             extra.append(v), faces.append(f + offset), cols.append(c), specs.append(np.full(len(v), 0.9))
@@ -625,7 +633,7 @@ def landmarks_3d(geo: HeadGeometry, camera_origin) -> np.ndarray:
         out[17 + k] = _lookup(L, geo.skin_grid, s, y, blk)
     centre = np.array([0.0, L.y_seam + 0.012])
     cam = np.asarray(camera_origin, np.float64)
-    # trace the outline densely, then space the 17 points evenly along it, as annotators do
+    # trace the outline densely along rays from the mouth, then place the 17 points on it
     phi = np.radians(np.linspace(130, 410, 71))
     dist = np.arange(0.01, 0.32, 0.002)
     s = centre[0] + np.cos(phi)[:, None] * dist[None]

@@ -12,7 +12,7 @@ import numpy as np
 
 from core.expression import DEFAULT_EXPRESSION_NAMES
 from core.state import OrbitPose
-from training.synth.face_check import DlibFaces, landmark_error
+from training.synth.face_check import DlibFaces, inter_ocular, landmark_error
 from training.synth.head_mesh import HeadBuilder
 from training.synth.identity import HeadIdentity
 from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
@@ -42,8 +42,7 @@ def measure_realism(identities: int = 20, views: int = 2, resolution: int = 512,
                     continue
                 detected += 1
                 errors.append(landmark_error(frame.landmarks, found))
-                per_point.append(np.linalg.norm(frame.landmarks - found, axis=1) / np.linalg.norm(
-                    frame.landmarks[36] - frame.landmarks[45]))
+                per_point.append(np.linalg.norm(frame.landmarks - found, axis=1) / inter_ocular(frame.landmarks))
     finally:
         renderer.release()
     groups = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),

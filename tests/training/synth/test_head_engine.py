@@ -64,10 +64,12 @@ def test_jaw_open_lowers_the_chin_and_opens_the_lips(builder):
 
 def test_jaw_open_makes_an_oval_mouth(builder):
     """The lips part most in the middle and stay together at the corners."""
+    from training.synth.head_mesh import S_SCALE
+
     geo = builder.build(Expression.from_dict({"jawOpen": 1.0}))
     L = geo.mesh.layout
     gap = np.linalg.norm(geo.skin_grid[L.seam_bottom] - geo.skin_grid[L.seam_top], axis=-1)
-    s = L.col_u * 0.15  # arc position of every column (S_SCALE)
+    s = L.col_u * S_SCALE  # arc position of every column
 
     def gap_at(x):
         return float(np.interp(x, s, gap))
