@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--background", choices=("random", "plain", "colour", "texture"), default="random")
     sy.add_argument("--passes", action="store_true", help="also write albedo/shading/normal/depth/alpha images")
     sy.add_argument("--meshes", action="store_true", help="also write each sample's ground-truth mesh (PLY)")
+    sy.add_argument("--expression-variants", type=int, default=1,
+                    help="V > 1: render each view V times, neutral and V-1 strong expressions (paired training data)")
     sy.add_argument("--shard", help="K/N: write only identities i with i %% N == K (run N of these in parallel)")
     sy.add_argument("--out", required=True)
 
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
     ev.add_argument("--fit-steps", type=int, default=0,
                     help="identities the model has no code for: fit one on half their views with N steps")
+    ev.add_argument("--expression-samples", type=int, default=12,
+                    help="samples on which every expression name is measured alone against the engine (0: none)")
 
     b = sub.add_parser("bench", help="measure preview/refined/naive/relighting speed on this machine")
     _common(b)

@@ -157,7 +157,7 @@ class InferenceEngine:
                 ident = self.model.identity_features(latent)
                 self._identity_cache.put(identity.key(), ident)
             ex = torch.as_tensor(expression.values, dtype=torch.float32, device=self.device)[None]
-            planes = self.model.planes(ident[0], ident[1], ex)[0].float()
+            planes = self.model.planes(ident, ex)[0].float()
         entry = [planes, None]
         self._planes_cache.put(key, entry)
         return entry

@@ -30,6 +30,8 @@ class Sample:
     albedo: np.ndarray | None = None   # premultiplied by alpha, like the passes on disk
     normal: np.ndarray | None = None   # unit normal x alpha
     alpha: np.ndarray | None = None
+    group: str | None = None           # samples of one group differ only in expression
+    region: np.ndarray | None = None   # (S, S) 1 on the eyes, brows and mouth (from landmarks), else 0
 
 
 def identity_key(raw_id, parameters=None) -> str:
@@ -40,6 +42,30 @@ def identity_key(raw_id, parameters=None) -> str:
         return f"id:{raw_id}"
     blob = json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()
     return "head:" + hashlib.sha1(blob).hexdigest()[:16]
+
+
+# dlib's 68-point layout: brows 17-26, eyes 36-47, mouth 48-67
+EYE_REGIONS = (range(17, 22), range(22, 27), range(36, 42), range(42, 48))
+MOUTH_REGIONS = (range(48, 68),)
+
+
+def face_region_mask(landmarks, image_size: int, size: int, parts=EYE_REGIONS + MOUTH_REGIONS) -> np.ndarray | None:
+    """(size, size) float mask, 1 inside padded boxes around each brow, eye and the mouth
+    (the parts expressions move and the eye reads), from 68 landmarks given in pixels of
+    an image `image_size` wide."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    if pts.shape != (68, 2) or not np.isfinite(pts).all():
+        return None
+    pts = pts * (size / image_size)
+    mask = np.zeros((size, size), np.float32)
+    scale = np.linalg.norm(pts[36:42].mean(0) - pts[42:48].mean(0))  # inter-ocular distance
+    for part in parts:
+        p = pts[list(part)]
+        pad = 0.25 * scale
+        x0, y0 = np.floor(p.min(0) - pad).astype(int)
+        x1, y1 = np.ceil(p.max(0) + pad).astype(int)
+        mask[max(y0, 0):max(min(y1, size), 0), max(x0, 0):max(min(x1, size), 0)] = 1.0
+    return mask
 
 
 class HeadDataset:
@@ -92,8 +118,22 @@ class HeadDataset:
             if "normal" in passes:  # stored as (n / 2 + 1/2) * alpha: make it n * alpha
                 a = passes["alpha"][..., None] if "alpha" in passes else 1.0
                 passes["normal"] = passes["normal"] * 2 - a
+            group = meta.get("view_group", {}).get(name)
+            region = None
+            landmarks = meta.get("landmarks", {}).get(name)
+            if landmarks is not None:
+                region = face_region_mask(landmarks, img.shape[1], size)
             self.samples.append(Sample(name, self._load(path, size), camera, sh.reshape(9, 3), ex,
-                                       self.identity_index[meta.get("identity", {}).get(name, 0)], **passes))
+                                       self.identity_index[meta.get("identity", {}).get(name, 0)], **passes,
+                                       group=str(group) if group is not None else None, region=region))
+        # groups (same head, view and light; only the expression differs): the neutral
+        # member first, for paired training of expression changes
+        groups: dict[str, list[int]] = {}
+        for i, sample in enumerate(self.samples):
+            if sample.group is not None:
+                groups.setdefault(sample.group, []).append(i)
+        self.groups = [sorted(m, key=lambda i: float(np.abs(self.samples[i].expression).sum()))
+                       for _, m in sorted(groups.items()) if len(m) > 1]
 
     @staticmethod
     def _load(path, size, gray=False):
@@ -112,7 +152,7 @@ class HeadDataset:
         import torch.nn.functional as F
 
         out = {}
-        for key in ("image", "albedo", "normal", "alpha"):
+        for key in ("image", "albedo", "normal", "alpha", "region"):
             value = getattr(sample, key)
             if value is None:
                 continue

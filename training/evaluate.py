@@ -45,7 +45,8 @@ def sample_state(engine, sample, identity: Identity, lighting, res, quality: str
 
 
 def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None, geometry: bool = True,
-             neural_resolution: int = 64, fit_steps: int = 0, progress: bool = False, quality: str = "refined") -> dict:
+             neural_resolution: int = 64, fit_steps: int = 0, progress: bool = False, quality: str = "refined",
+             expression_samples: int = 12) -> dict:
     """Every figure for one dataset. Identities the model was trained on use their codes;
     others (`fit_steps` > 0) get a code fitted on the first half of their views and are
     measured on the other half."""
@@ -84,16 +85,33 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
                 n_gt /= np.maximum(np.linalg.norm(n_gt, axis=1, keepdims=True), 1e-6)
                 cos = np.clip((f.normal.numpy()[mask] * n_gt).sum(1), -1, 1)
                 row["normal_deg"] = float(np.degrees(np.arccos(cos)).mean())
+            row.update(_region_psnr(rgb, sample, meta, res))
             if renderer is not None:
                 parameters = meta["identity_parameters"][raw_id[sample.name]]
                 row.update(_against_engine(engine, renderer, parameters, sample, state, neural_resolution,
                                            presets[k % len(presets)], geometry and k < 4))
+                if k < expression_samples:
+                    row["by_name"] = _expression_by_name(engine, renderer, parameters, sample, state,
+                                                         neural_resolution)
             rows.append(row)
+            if progress:
+                print(f"  {k + 1}/{len(samples[:max_samples])} {sample.name}: {row['psnr']:.2f} dB", flush=True)
     finally:
         if renderer is not None:
             renderer.release()
-    keys = sorted({k for r in rows for k in r if k != "name"})
+    keys = sorted({k for r in rows for k in r if k not in ("name", "by_name")})
     summary = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    by_name_rows = [r.pop("by_name") for r in rows if "by_name" in r]
+    if by_name_rows:
+        names = engine.cfg.expression_names
+        corr = {n: float(np.mean([b[n]["corr"] for b in by_name_rows])) for n in names}
+        ratio = {n: float(np.mean([b[n]["pixel_ratio"] for b in by_name_rows])) for n in names}
+        summary["expression_change_corr_names_mean"] = float(np.mean(list(corr.values())))
+        summary["expression_change_corr_names_min"] = float(min(corr.values()))
+        return {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality,
+                "fitted_identities": fitted, "summary": summary,
+                "expression_change_corr_by_name": corr, "expression_pixel_ratio_by_name": ratio,
+                "expression_samples": len(by_name_rows), "per_sample": rows}
     return {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality, "fitted_identities": fitted,
             "summary": summary, "per_sample": rows}
 
@@ -151,9 +169,7 @@ def _against_engine(engine, renderer, identity_parameters, sample, state, neural
     pred = engine.render(state.with_(expression=expression), neural_resolution=neural_resolution,
                          keep=False).frame.rgb.numpy()
     out["expression_psnr"] = psnr(pred, truth)
-    d_true, d_pred = (truth - before).reshape(-1), (pred - pred_before).reshape(-1)
-    denom = np.linalg.norm(d_true) * np.linalg.norm(d_pred)
-    out["expression_change_corr"] = float(d_true @ d_pred / denom) if denom > 1e-9 else 0.0
+    out["expression_change_corr"] = change_correlation(truth - before, pred - pred_before)
     if with_geometry:
         from core.export.mesh import MeshExportConfig, extract_mesh
 
@@ -170,6 +186,60 @@ def _against_engine(engine, renderer, identity_parameters, sample, state, neural
 
 
 NECK_CUT = -0.3
+MOVED = 10.0 / 255.0  # a pixel "moves" when some channel changes by more than this
+
+
+def change_correlation(d_true, d_pred) -> float:
+    """Cosine of two image changes (1: the same change, 0: unrelated or no change)."""
+    d_true, d_pred = np.asarray(d_true).reshape(-1), np.asarray(d_pred).reshape(-1)
+    denom = np.linalg.norm(d_true) * np.linalg.norm(d_pred)
+    return float(d_true @ d_pred / denom) if denom > 1e-9 else 0.0
+
+
+def _expression_by_name(engine, renderer, identity_parameters, sample, state, neural_resolution) -> dict:
+    """For every name the model knows: that name alone at full strength against the
+    neutral face, same view and light, model vs engine: the correlation of the two image
+    changes, and the model's moved pixels as a share of the engine's."""
+    from training.synth.head_mesh import HeadBuilder
+    from training.synth.identity import HeadIdentity
+
+    names = engine.cfg.expression_names
+    render_truth = engine_view(renderer, HeadBuilder(HeadIdentity.from_json(identity_parameters)), sample.camera)
+    lighting = SphericalHarmonicsLighting(sample.sh)
+    neutral = Expression.neutral(names)
+    truth0 = render_truth(neutral, lighting)
+    pred0 = engine.render(state.with_(expression=neutral), neural_resolution=neural_resolution,
+                          keep=False).frame.rgb.numpy()
+    out = {}
+    for i, name in enumerate(names):
+        values = np.zeros(len(names))
+        values[i] = 1.0
+        ex = Expression(names, values)
+        d_true = render_truth(ex, lighting) - truth0
+        d_pred = engine.render(state.with_(expression=ex), neural_resolution=neural_resolution,
+                               keep=False).frame.rgb.numpy() - pred0
+        moved_true = int((np.abs(d_true).max(-1) > MOVED).sum())
+        moved_pred = int((np.abs(d_pred).max(-1) > MOVED).sum())
+        out[name] = {"corr": change_correlation(d_true, d_pred),
+                     "pixel_ratio": moved_pred / max(moved_true, 1)}
+    return out
+
+
+def _region_psnr(rgb, sample, meta, res) -> dict:
+    """PSNR over the eyes and brows, and over the mouth (boxes around their landmarks)."""
+    from training.data import EYE_REGIONS, MOUTH_REGIONS, face_region_mask
+
+    landmarks = meta.get("landmarks", {}).get(sample.name)
+    size = (meta.get("generator") or {}).get("resolution")
+    if landmarks is None or not size:
+        return {}
+    out = {}
+    for key, parts in (("eye_psnr", EYE_REGIONS), ("mouth_psnr", MOUTH_REGIONS)):
+        mask = face_region_mask(landmarks, size, res, parts)
+        if mask is not None and mask.sum() > 0:
+            m = mask > 0.5
+            out[key] = psnr(rgb[m], sample.image[m])
+    return out
 
 
 def engine_view(renderer, builder, camera):
@@ -199,12 +269,17 @@ def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> flo
 
 def run_eval(args) -> int:
     result = evaluate(args.model, args.data, args.device, args.max_samples, neural_resolution=args.neural_resolution,
-                      fit_steps=args.fit_steps, progress=True, quality=args.quality)
+                      fit_steps=args.fit_steps, progress=True, quality=args.quality,
+                      expression_samples=args.expression_samples)
     fitted = f", {result['fitted_identities']} identities fitted" if result["fitted_identities"] else ""
     print(f"{result['samples']} samples at {result['neural_resolution']}x{result['neural_resolution']} "
           f"neural resolution, {result['quality']} quality{fitted}")
     for k, v in result["summary"].items():
-        print(f"  {k:<22} {v:8.3f}")
+        print(f"  {k:<34} {v:8.3f}")
+    if "expression_change_corr_by_name" in result:
+        print(f"  per expression ({result['expression_samples']} samples): change correlation, moved-pixel ratio")
+        for name, c in result["expression_change_corr_by_name"].items():
+            print(f"    {name:<18} {c:6.3f} {result['expression_pixel_ratio_by_name'][name]:6.2f}")
     if args.json:
         from core.fileio import atomic_write_text
 

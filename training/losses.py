@@ -17,14 +17,18 @@ class LossWeights:
     albedo: float = 0.5
     normal: float = 0.2
     alpha: float = 0.5
+    region: float = 0.0     # extra RGB L1 over the eyes, brows and mouth (mean over those pixels)
 
 
-def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None):
+def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None):
     """The model's render of a sample's view with identity `code` (latent_dim,):
-    (G-buffer, straight surface, frame over black)."""
+    (G-buffer, straight surface, frame over black). `ident`: the code's identity features
+    when the caller already has them (several expressions of one head)."""
     device = code.device
     ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
-    planes = model.generate_planes(code[None], ex)[0]
+    if ident is None:
+        ident = model.identity_features(code[None])
+    planes = model.planes(ident, ex)[0]
     o, d = (t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
     g = model.render_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
     surface = model.surface(g)
@@ -47,6 +51,33 @@ def reconstruction_terms(rendered, target: dict, weights: LossWeights) -> dict:
             terms["albedo"] = weights.albedo * (g.albedo - target["albedo"]).abs().mean()
         if "normal" in target:  # n x alpha
             terms["normal"] = weights.normal * (surface.normal * a - target["normal"]).abs().mean()
+        if weights.region > 0 and "region" in target:
+            r = target["region"][..., None]
+            terms["region"] = weights.region * ((frame.rgb - image * a_gt).abs() * r).sum() / (3 * r.sum() + 1.0)
     else:
         terms["rgb"] = weights.rgb * (frame.rgb + (1 - a) - image).abs().mean()
     return terms
+
+
+def expression_change_term(rendered_neutral, rendered_expressive, target_neutral: dict, target_expressive: dict,
+                           threshold: float = 0.02, dilate: int = 5):
+    """L1 between the model's image change and the truth's change, from the neutral face
+    to the expression (same head, view and light), averaged over the pixels the truth's
+    change touches (dilated, so a change the model puts in the wrong place is also seen).
+    Colour over black and alpha both count. This is what makes every name learnable: in
+    a whole-image average a blink is a few dozen pixels and vanishes."""
+    import torch.nn.functional as F
+
+    def over_black(rendered):
+        g, _, frame = rendered
+        return torch.cat([frame.rgb, g.alpha[..., None]], -1)
+
+    def truth(t):
+        a = t["alpha"][..., None]
+        return torch.cat([t["image"] * a, a], -1)
+
+    d_pred = over_black(rendered_expressive) - over_black(rendered_neutral)
+    d_true = truth(target_expressive) - truth(target_neutral)
+    moved = (d_true.abs().amax(-1) > threshold).float()[None, None]
+    moved = F.max_pool2d(moved, 2 * dilate + 1, stride=1, padding=dilate)[0, 0][..., None]
+    return ((d_pred - d_true).abs() * moved).sum() / (d_true.shape[-1] * moved.sum() + 1.0)

@@ -29,7 +29,7 @@ from core.identity import IdentityPrior
 from core.model.config import ModelConfig
 from core.model.head import NeuralHeadModel, SamplingPlan
 from training.data import HeadDataset
-from training.losses import LossWeights, reconstruction_terms, render_sample
+from training.losses import LossWeights, expression_change_term, reconstruction_terms, render_sample
 from training.monitor import TrainingMonitor
 
 
@@ -57,8 +57,13 @@ class TrainConfig:
     weight_normal: float = 0.2
     weight_alpha: float = 0.5
     weight_code: float = 1e-4
+    weight_region: float = 0.0        # extra RGB L1 on eyes, brows and mouth (datasets with landmarks)
+    weight_change: float = 0.0        # expression-change loss on paired samples (datasets with view groups):
+                                      # each batch item is then a (neutral, expression) pair of one view
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     init: str = ""                    # start from this head model's weights (same architecture)
+    init_partial: bool = False        # init from a model of another architecture: take the tensors whose
+                                      # name and shape match, build the rest fresh (listed in the log)
     device: str = "auto"              # auto: cuda (this rank's GPU under torchrun) when present, else cpu
     amp: bool = True                  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
@@ -98,7 +103,8 @@ class TrainConfig:
 
     @property
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.weight_rgb, self.weight_albedo, self.weight_normal, self.weight_alpha)
+        return LossWeights(self.weight_rgb, self.weight_albedo, self.weight_normal, self.weight_alpha,
+                           self.weight_region)
 
     def lr_factor(self, step: int) -> float:
         if self.lr_schedule == "constant":
@@ -118,15 +124,14 @@ class Trainer:
         self.device = _training_device(cfg.device)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = NeuralHeadModel(self.model_cfg)
+        codes = torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1
         if cfg.init:
-            from core.checkpoint import load_checkpoint
-
-            init_model, _ = load_checkpoint(cfg.init)
-            if init_model.cfg != self.model_cfg:
-                raise ValueError(f"{cfg.init}: its architecture differs from this training's model settings")
-            self.model.load_state_dict(init_model.state_dict())
-        self.codes = torch.nn.Parameter(
-            (torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1).to(self.device))
+            self.init_report = _init_from(self.model, codes, self.data.identity_keys, cfg.init, cfg.init_partial)
+        self.paired = cfg.weight_change > 0
+        if self.paired and not self.data.groups:
+            raise ValueError(f"{data_dir}: weight_change needs a dataset with view groups "
+                             f"(synth --expression-variants 2 or more)")
+        self.codes = torch.nn.Parameter(codes.to(self.device))
         self.model.to(self.device)
         self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr}])
@@ -147,8 +152,8 @@ class Trainer:
         return self.run_dir / "checkpoint.safetensors"
 
     # -- one step ----------------------------------------------------------------------------
-    def render(self, sample, resolution: int, plan: SamplingPlan):
-        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen)
+    def render(self, sample, resolution: int, plan: SamplingPlan, ident=None):
+        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident)
 
     def loss_for(self, sample) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
@@ -161,15 +166,43 @@ class Trainer:
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
+    def pair_loss_for(self, neutral, expressive) -> tuple[torch.Tensor, dict]:
+        """Both members' reconstruction terms (averaged) plus the expression-change term."""
+        cfg = self.cfg
+        resolution, plan = cfg.stage(self.step)
+        rendered, targets, total, logs = [], [], 0.0, {}
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            ident = self.model.identity_features(self.codes[neutral.identity][None])  # one synthesis per pair
+        for sample in (neutral, expressive):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                r = self.render(sample, resolution, plan, ident)
+            t = {k: v.to(self.device) for k, v in self.data.targets(sample, r[0].alpha.shape[0]).items()}
+            terms = reconstruction_terms(r, t, cfg.loss_weights)
+            for k, v in terms.items():
+                total = total + 0.5 * v
+                logs[k] = logs.get(k, 0.0) + 0.5 * float(v.detach())
+            rendered.append(r)
+            targets.append(t)
+        change = cfg.weight_change * expression_change_term(rendered[0], rendered[1], targets[0], targets[1])
+        code = cfg.weight_code * self.codes[neutral.identity].pow(2).mean()
+        logs["change"], logs["code"] = float(change.detach()), float(code.detach())
+        return total + change + code, logs
+
     def train_step(self) -> dict:
-        idx = torch.randint(len(self.data), (self.cfg.batch,), generator=self.gen, device=self.device)
+        n_items = len(self.data.groups) if self.paired else len(self.data)
+        idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
         for group, base in zip(self.opt.param_groups, (self.cfg.lr, self.cfg.code_lr)):
             group["lr"] = base * factor
         self.opt.zero_grad(set_to_none=True)
         logs = {}
         for i in idx.tolist():
-            loss, terms = self.loss_for(self.data.samples[i])
+            if self.paired:
+                members = self.data.groups[i]
+                pick = 1 + int(torch.randint(len(members) - 1, (1,), generator=self.gen, device=self.device))
+                loss, terms = self.pair_loss_for(self.data.samples[members[0]], self.data.samples[members[pick]])
+            else:
+                loss, terms = self.loss_for(self.data.samples[i])
             self.scaler.scale(loss / self.cfg.batch).backward()
             for k, v in terms.items():
                 logs[k] = logs.get(k, 0.0) + v / self.cfg.batch
@@ -278,6 +311,36 @@ class Trainer:
                 self.opt.state[p] = state
         self.gen.set_state(tensors["rng.torch"])
         self.step = int(meta["step"])
+
+
+def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
+    """Start from another head model: its weights (the same architecture, or with
+    `partial` every tensor whose name and shape match: a new architecture's added parts
+    start as they were built, e.g. at zero), and the codes of identities that model was
+    trained on (matched by identity key). Returns what was and was not taken, for the log."""
+    from core.checkpoint import load_checkpoint
+
+    init_model, provenance = load_checkpoint(path)
+    if not partial and init_model.cfg != model.cfg:
+        raise ValueError(f"{path}: its architecture differs from this training's model settings "
+                         f"(set init_partial to start from the parts that match)")
+    if init_model.cfg.expression_names != model.cfg.expression_names:
+        raise ValueError(f"{path}: its expression names differ from this training's model")
+    source, target = init_model.state_dict(), model.state_dict()
+    taken = {k: v for k, v in source.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
+    fresh = sorted(set(target) - set(taken))
+    model.load_state_dict({**target, **taken})
+    known = dict(zip(provenance.get("identity_ids") or [], provenance.get("identity_codes") or []))
+    matched = 0
+    for i, key in enumerate(identity_keys):
+        if key in known and len(known[key]) == codes.shape[1]:
+            codes[i] = torch.as_tensor(known[key], dtype=codes.dtype)
+            matched += 1
+    report = {"tensors_taken": len(taken), "tensors_fresh": fresh, "codes_taken": matched}
+    print(f"init from {path}: {len(taken)} tensors taken, {len(fresh)} new"
+          f"{' (' + ', '.join(fresh[:6]) + (', ...' if len(fresh) > 6 else '') + ')' if fresh else ''}; "
+          f"{matched} of {len(identity_keys)} identity codes taken")
+    return report
 
 
 def _training_device(name: str) -> torch.device:

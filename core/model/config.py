@@ -21,6 +21,12 @@ class ModelConfig:
     shading_hidden: int = 32
     superres_factor: int = 2
     superres_channels: int = 32
+    superres_layers: int = 1         # hidden 3x3 conv layers of the super-resolution network
+    # Linear expression blend in tri-plane space (v2): planes += sum_k e_k * delta_k(identity),
+    # one identity-dependent delta plane per expression name, cached per identity, so every
+    # name has its own learnable effect and an expression change is a weighted sum.
+    expression_blend: bool = False
+    expression_blend_hidden: int = 64
     # Volume rendering (EG3D's numbers for the naive path).
     coarse_samples: int = 48
     importance_samples: int = 48

@@ -8,6 +8,7 @@ touches geometry or albedo and can be redone without marching a single ray.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,12 +17,20 @@ from torch import nn
 from core.lighting import sh_irradiance
 from core.model.config import ModelConfig
 from core.model.networks import (
-    Decoder, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
+    Decoder, ExpressionBlend, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
 )
 from core.model.rendering import (
     DensityGrid, band_depths, composite, composite_weights, importance_depths, proposal_band, ray_box_bounds,
     stratified_depths,
 )
+
+
+class IdentityFeatures(NamedTuple):
+    """What an identity contributes before any expression: cached per identity."""
+
+    features: torch.Tensor          # last synthesis feature map (B, C, R, R)
+    w: torch.Tensor                 # mapped style (B, w_dim)
+    deltas: torch.Tensor | None     # per-expression delta planes (B, E, 3, C, R, R), v2 models
 
 
 @dataclass
@@ -87,24 +96,31 @@ class NeuralHeadModel(nn.Module):
         self.generator = TriPlaneGenerator(cfg)
         self.decoder = Decoder(cfg)
         self.gbuffer_channels = 3 + 3 + cfg.shading_features + 1
-        self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels)
+        self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels,
+                                        cfg.superres_layers)
+        self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
         self.lighting_residual = LightingResidual(cfg)
         self.register_buffer("prior_mean", torch.zeros(cfg.latent_dim))
         self.register_buffer("prior_basis", torch.eye(cfg.latent_dim))
 
     # -- identity and expression -> tri-planes -------------------------------------------
-    def identity_features(self, latent):
-        """latent (B, latent_dim) -> (identity feature maps, style w); cache per identity."""
+    def identity_features(self, latent) -> IdentityFeatures:
+        """latent (B, latent_dim) -> identity features, style w and expression deltas;
+        cache per identity."""
         w = self.mapping(latent)
-        return self.generator.identity_features(w), w
+        features = self.generator.identity_features(w)
+        deltas = self.expression_blend(features, w) if self.expression_blend is not None else None
+        return IdentityFeatures(features, w, deltas)
 
-    def planes(self, features, w, expression):
+    def planes(self, ident: IdentityFeatures, expression):
         """Cached identity features + expression weights (B, E) -> planes (B, 3, C, R, R)."""
-        return self.generator.planes(features, w, self.expression_mapping(expression))
+        planes = self.generator.planes(ident.features, ident.w, self.expression_mapping(expression))
+        if ident.deltas is not None:
+            planes = ExpressionBlend.apply(planes, ident.deltas, expression)
+        return planes
 
     def generate_planes(self, latent, expression):
-        features, w = self.identity_features(latent)
-        return self.planes(features, w, expression)
+        return self.planes(self.identity_features(latent), expression)
 
     # -- per-point queries -----------------------------------------------------------------
     def query(self, planes, points):

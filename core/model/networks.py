@@ -145,10 +145,12 @@ class SuperResolution(nn.Module):
     little; it upsamples *before* shading, so relighting never needs it again.
     """
 
-    def __init__(self, channels: int, factor: int, hidden: int):
+    def __init__(self, channels: int, factor: int, hidden: int, layers: int = 1):
         super().__init__()
         self.factor = factor
         self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1)
+        # extra hidden layers (v2 models): a wider receptive field to place sub-pixel detail
+        self.body = nn.ModuleList(nn.Conv2d(hidden, hidden, 3, padding=1) for _ in range(layers - 1))
         self.conv2 = nn.Conv2d(hidden, channels * factor * factor, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
@@ -157,8 +159,37 @@ class SuperResolution(nn.Module):
         skip = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
         if self.factor == 1:
             skip = x
-        r = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
-        return skip + F.pixel_shuffle(r, self.factor)
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        for conv in self.body:
+            h = h + F.leaky_relu(conv(h), 0.2)
+        return skip + F.pixel_shuffle(self.conv2(h), self.factor)
+
+
+class ExpressionBlend(nn.Module):
+    """One delta tri-plane per expression name, computed from the identity's features
+    (so each head's mouth moves where its mouth is); planes += sum_k e_k delta_k.
+    The deltas depend only on the identity: cached with it, an expression change is a
+    weighted sum of cached planes. Starts at zero (a model without it is unchanged)."""
+
+    def __init__(self, cfg: ModelConfig, in_channels: int):
+        super().__init__()
+        self.names = cfg.num_expressions
+        self.plane_channels = cfg.plane_channels
+        self.hidden = ModulatedConv2d(in_channels, cfg.expression_blend_hidden, 3, cfg.w_dim)
+        self.out = nn.Conv2d(cfg.expression_blend_hidden, cfg.num_expressions * 3 * cfg.plane_channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, features, w):
+        """-> deltas (B, E, 3, C, R, R)."""
+        d = self.out(lrelu(self.hidden(features, w)))
+        b, _, h, wd = d.shape
+        return d.reshape(b, self.names, 3, self.plane_channels, h, wd)
+
+    @staticmethod
+    def apply(planes, deltas, expression):
+        """planes (B, 3, C, R, R) + sum_k expression[:, k] * deltas[:, k]."""
+        return planes + torch.einsum("be,beplhw->bplhw", expression.to(deltas.dtype), deltas)
 
 
 class LightingResidual(nn.Module):

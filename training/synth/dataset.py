@@ -1,13 +1,16 @@
 """`avatar-studio synth`: write an EG3D-format dataset of synthetic heads.
 
 Layout of DIR:
-    images/IIIII_KK.png        RGB over the sample's background
+    images/IIIII_KK.png        RGB over the sample's background (IIIII_KK_V.png with
+                               --expression-variants: V = 0 is the neutral face, the
+                               others strong expressions, same head, view, light, background)
     passes/IIIII_KK_<pass>.png albedo, shading, normal, depth (16-bit, ray distance x 10000), alpha
     meshes/IIIII_KK.ply        ground-truth mesh of a sample (with --meshes)
     parts/IIIII.json           labels of one identity, written when it is complete
     dataset.json               EG3D's {"labels": [[file, 25 floats]]} plus our keys, keyed by file:
                                "sh" (27), "expression" ({name: value}), "landmarks" (68 x [x, y]),
-                               "identity" (identity index), "identity_parameters" (per index)
+                               "identity" (identity index), "identity_parameters" (per index),
+                               "view_group" (IIIII_KK: samples that differ only in expression)
 Every sample's randomness comes from (seed, identity, view), so any part can be rewritten
 alone and the set is the same whatever the sharding; a killed run resumes by skipping the
 identities whose part file exists.
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.expression import DEFAULT_EXPRESSION_NAMES
+from core.expression import DEFAULT_EXPRESSION_NAMES, Expression
 from core.fileio import atomic_write_text, save_png, to_uint8
 from core.passes import DEPTH_PNG_SCALE
 from training.synth.identity import APPEARANCE_PARAMETERS, SHAPE_PARAMETERS, HeadIdentity
@@ -42,27 +45,30 @@ class SynthConfig:
     meshes: bool = False
     yaw_std: float = 25.0
     view_seed: int | None = None    # None: the seed; another value: same identities, new views
+    expression_variants: int = 1    # >1: each view rendered neutral + (variants - 1) strong expressions
 
 
 def identity_for(cfg: SynthConfig, index: int) -> HeadIdentity:
     return HeadIdentity.sample(cfg.seed * 1_000_003 + index)
 
 
-def sample_name(index: int, view: int) -> str:
-    return f"{index:05d}_{view:02d}"
+def sample_name(index: int, view: int, variant: int | None = None) -> str:
+    return f"{index:05d}_{view:02d}" if variant is None else f"{index:05d}_{view:02d}_{variant}"
 
 
 def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
     """Render every view of one identity; returns its labels (written by the caller)."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.renderer import mouth_cavity_transfer
-    from training.synth.sampling import sample_background, sample_expression, sample_lighting, sample_pose
+    from training.synth.sampling import (
+        sample_background, sample_expression, sample_lighting, sample_pose, sample_strong_expression,
+    )
 
     ident = identity_for(cfg, index)
     builder = HeadBuilder(ident)
     neutral = builder.build()
     transfer = renderer.visibility_transfer(neutral)
-    labels = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}}
+    labels = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}, "view_group": {}}
     for view in range(cfg.views_per_identity):
         view_seed = cfg.seed if cfg.view_seed is None else cfg.view_seed
         rng = np.random.default_rng([view_seed, index, view] if cfg.view_seed is None else [view_seed, index, view, 1])
@@ -70,31 +76,45 @@ def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
         light = sample_lighting(rng, cfg.lighting)
         expr = sample_expression(rng, DEFAULT_EXPRESSION_NAMES, cfg.expressions)
         background = sample_background(rng, cfg.resolution, cfg.background)
-        geo = builder.build(expr) if np.any(expr.values) else neutral
         camera = pose.to_camera()
-        frame = renderer.render(geo, camera, light, background, mouth_cavity_transfer(transfer, geo))
-        name = sample_name(index, view)
-        rel = f"images/{name}.png"
-        save_png(out / rel, to_uint8(frame.rgb))
-        if cfg.passes:
-            a = frame.alpha[..., None]
-            save_png(out / "passes" / f"{name}_albedo.png", to_uint8(frame.albedo * a))
-            save_png(out / "passes" / f"{name}_shading.png", to_uint8(frame.shading * a))
-            save_png(out / "passes" / f"{name}_normal.png", to_uint8((frame.normal * 0.5 + 0.5) * a))
-            save_png(out / "passes" / f"{name}_alpha.png", to_uint8(frame.alpha))
-            save_png(out / "passes" / f"{name}_depth.png",
-                     np.clip(np.round(frame.depth * DEPTH_PNG_SCALE), 0, 65535).astype(np.uint16))
-        if cfg.meshes:
-            from core.fileio import atomic_write_bytes
-
-            atomic_write_bytes(out / "meshes" / f"{name}.ply", geo.mesh.to_trimesh().export(file_type="ply"))
-        labels["labels"].append([rel, camera.to_label()])
-        labels["sh"][rel] = [float(v) for v in light.coeffs.reshape(-1)]
-        labels["expression"][rel] = expr.to_dict()
-        labels["landmarks"][rel] = [[float(x), float(y)] for x, y in frame.landmarks]
-        labels["identity"][rel] = index
+        if cfg.expression_variants > 1:
+            variants = [(0, Expression.neutral(DEFAULT_EXPRESSION_NAMES))] + [
+                (v, sample_strong_expression(rng, DEFAULT_EXPRESSION_NAMES,
+                                             (index * cfg.views_per_identity + view) * (cfg.expression_variants - 1) + v - 1))
+                for v in range(1, cfg.expression_variants)]
+        else:
+            variants = [(None, expr)]
+        for variant, expr in variants:
+            geo = builder.build(expr) if np.any(expr.values) else neutral
+            frame = renderer.render(geo, camera, light, background, mouth_cavity_transfer(transfer, geo))
+            name = sample_name(index, view, variant)
+            rel = f"images/{name}.png"
+            _write_sample(cfg, out, name, frame, geo)
+            labels["labels"].append([rel, camera.to_label()])
+            labels["sh"][rel] = [float(v) for v in light.coeffs.reshape(-1)]
+            labels["expression"][rel] = expr.to_dict()
+            labels["landmarks"][rel] = [[float(x), float(y)] for x, y in frame.landmarks]
+            labels["identity"][rel] = index
+            if variant is not None:
+                labels["view_group"][rel] = sample_name(index, view)
     labels["identity_parameters"] = {str(index): ident.to_json()}
     return labels
+
+
+def _write_sample(cfg: SynthConfig, out: Path, name: str, frame, geo) -> None:
+    save_png(out / "images" / f"{name}.png", to_uint8(frame.rgb))
+    if cfg.passes:
+        a = frame.alpha[..., None]
+        save_png(out / "passes" / f"{name}_albedo.png", to_uint8(frame.albedo * a))
+        save_png(out / "passes" / f"{name}_shading.png", to_uint8(frame.shading * a))
+        save_png(out / "passes" / f"{name}_normal.png", to_uint8((frame.normal * 0.5 + 0.5) * a))
+        save_png(out / "passes" / f"{name}_alpha.png", to_uint8(frame.alpha))
+        save_png(out / "passes" / f"{name}_depth.png",
+                 np.clip(np.round(frame.depth * DEPTH_PNG_SCALE), 0, 65535).astype(np.uint16))
+    if cfg.meshes:
+        from core.fileio import atomic_write_bytes
+
+        atomic_write_bytes(out / "meshes" / f"{name}.ply", geo.mesh.to_trimesh().export(file_type="ply"))
 
 
 def write_dataset(cfg: SynthConfig, out, shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
@@ -110,27 +130,32 @@ def write_dataset(cfg: SynthConfig, out, shard: tuple[int, int] = (0, 1), progre
     start = time.time()
     renderer = HeadRenderer(cfg.resolution)
     try:
-        bar = tqdm(total=len(todo) * cfg.views_per_identity, unit="img", desc="synth", disable=not progress)
+        per_identity = cfg.views_per_identity * cfg.expression_variants
+        bar = tqdm(total=len(todo) * per_identity, unit="img", desc="synth", disable=not progress)
         for i in todo:
             labels = render_identity(cfg, i, out, renderer)
             atomic_write_text(out / "parts" / f"{i:05d}.json", json.dumps(labels))
-            bar.update(cfg.views_per_identity)
+            bar.update(per_identity)
         bar.close()
     finally:
         renderer.release()
     if all((out / "parts" / f"{i:05d}.json").exists() for i in range(cfg.identities)):
         merge_parts(cfg, out)
-    return {"written": len(todo) * cfg.views_per_identity, "skipped": (len(mine) - len(todo)) * cfg.views_per_identity,
+    per_identity = cfg.views_per_identity * cfg.expression_variants
+    return {"written": len(todo) * per_identity, "skipped": (len(mine) - len(todo)) * per_identity,
             "seconds": time.time() - start}
 
 
 def merge_parts(cfg: SynthConfig, out: Path) -> None:
-    merged = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}, "identity_parameters": {}}
+    merged = {"labels": [], "sh": {}, "expression": {}, "landmarks": {}, "identity": {}, "identity_parameters": {},
+              "view_group": {}}
     for i in range(cfg.identities):
         part = json.loads((out / "parts" / f"{i:05d}.json").read_text())
         merged["labels"] += part["labels"]
-        for key in ("sh", "expression", "landmarks", "identity", "identity_parameters"):
-            merged[key].update(part[key])
+        for key in ("sh", "expression", "landmarks", "identity", "identity_parameters", "view_group"):
+            merged[key].update(part.get(key, {}))
+    if not merged["view_group"]:
+        del merged["view_group"]
     merged["format"] = DATASET_FORMAT
     merged["expression_names"] = list(DEFAULT_EXPRESSION_NAMES)
     merged["identity_parameter_names"] = {"shape": list(SHAPE_PARAMETERS), "appearance": list(APPEARANCE_PARAMETERS)}
@@ -141,7 +166,10 @@ def merge_parts(cfg: SynthConfig, out: Path) -> None:
 def run_synth(args) -> int:
     cfg = SynthConfig(identities=args.identities, views_per_identity=args.views_per_identity, resolution=args.res,
                       seed=args.seed, expressions=args.expressions, lighting=args.lighting, background=args.background,
-                      passes=args.passes, meshes=args.meshes, view_seed=args.view_seed)
+                      passes=args.passes, meshes=args.meshes, view_seed=args.view_seed,
+                      expression_variants=getattr(args, "expression_variants", 1))
+    if not 1 <= cfg.expression_variants <= 64:
+        raise ValueError(f"synth: --expression-variants {cfg.expression_variants} outside [1, 64]")
     if cfg.identities < 1 or cfg.views_per_identity < 1:
         raise ValueError("synth: --identities and --views-per-identity must be at least 1")
     if not 16 <= cfg.resolution <= 1024:

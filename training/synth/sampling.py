@@ -58,6 +58,25 @@ def sample_expression(rng: np.random.Generator, names, mode: str = "random") -> 
     return Expression(names, values)
 
 
+def sample_strong_expression(rng: np.random.Generator, names, focus: int) -> Expression:
+    """An expression for paired training data: every name is seen often at full strength,
+    alone and in combination. Half the time `focus` alone at 0.6..1; otherwise `focus`
+    plus one or two others, each 0.3..1 (a left/right pair is sometimes moved together,
+    as faces usually do)."""
+    names = tuple(names)
+    values = np.zeros(len(names))
+    values[focus % len(names)] = rng.uniform(0.6, 1.0)
+    if rng.uniform() < 0.5:
+        return Expression(names, values)
+    for idx in rng.choice(len(names), size=int(rng.integers(1, 3)), replace=False):
+        values[idx] = max(values[idx], rng.uniform(0.3, 1.0))
+    name = names[focus % len(names)]
+    for side, other in (("Left", "Right"), ("Right", "Left")):
+        if name.endswith(side) and name[: -len(side)] + other in names and rng.uniform() < 0.5:
+            values[names.index(name[: -len(side)] + other)] = values[focus % len(names)] * rng.uniform(0.7, 1.0)
+    return Expression(names, values)
+
+
 def sample_background(rng: np.random.Generator, res: int, mode: str = "random") -> np.ndarray:
     """(res, res, 3) background: plain white, a random colour, or a smooth random texture."""
     if mode == "plain":
