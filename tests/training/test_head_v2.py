@@ -1,0 +1,156 @@
+"""Head model v2's pieces: paired expression data, the linear expression blend, the
+expression-change loss, partial initialisation, and the per-name expression eval."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.cli import main
+from core.expression import DEFAULT_EXPRESSION_NAMES
+from core.model.config import ModelConfig
+from core.model.head import NeuralHeadModel
+from training.data import HeadDataset, face_region_mask
+from training.trainer import TrainConfig, Trainer
+
+TINY_V2 = dict(latent_dim=16, w_dim=32, mapping_layers=2, expression_dim=8, synthesis_channels=(32, 32, 16),
+               plane_resolution=16, plane_channels=8, decoder_hidden=16, shading_features=4, shading_hidden=8,
+               superres_channels=8, density_grid_resolution=16)
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paired") / "data"
+    assert main(["synth", "--identities", "2", "--views-per-identity", "2", "--expression-variants", "3",
+                 "--res", "32", "--passes", "--background", "plain", "--seed", "3", "--out", str(out)]) == 0
+    return out
+
+
+def test_variants_share_head_view_and_light_and_start_neutral(paired):
+    meta = json.loads((paired / "dataset.json").read_text())
+    groups = {}
+    for name, label in meta["labels"]:
+        groups.setdefault(meta["view_group"][name], []).append((name, label))
+    assert len(groups) == 4 and all(len(m) == 3 for m in groups.values())
+    for members in groups.values():
+        names = [n for n, _ in members]
+        assert [n.rsplit("_", 1)[1] for n in names] == ["0.png", "1.png", "2.png"]
+        assert all(label == members[0][1] for _, label in members)          # one camera
+        assert all(meta["sh"][n] == meta["sh"][names[0]] for n in names)   # one light
+        assert not any(meta["expression"][names[0]].values())               # neutral first
+        for n in names[1:]:
+            assert max(meta["expression"][n].values()) >= 0.6               # one strong name at least
+    ds = HeadDataset(paired, 16, DEFAULT_EXPRESSION_NAMES)
+    assert len(ds.groups) == 4
+    for g in ds.groups:
+        assert not ds.samples[g[0]].expression.any()
+        assert ds.samples[g[0]].region is not None and ds.samples[g[0]].region.shape == (16, 16)
+
+
+def test_strong_expressions_cover_every_name_at_full_strength():
+    from training.synth.sampling import sample_strong_expression
+
+    rng = np.random.default_rng(0)
+    seen = np.zeros(len(DEFAULT_EXPRESSION_NAMES))
+    for focus in range(4 * len(DEFAULT_EXPRESSION_NAMES)):
+        seen = np.maximum(seen, sample_strong_expression(rng, DEFAULT_EXPRESSION_NAMES, focus).values)
+    assert (seen >= 0.6).all()
+
+
+def test_face_region_mask_covers_eyes_and_mouth():
+    lm = np.zeros((68, 2))
+    lm[17:27] = [[10 + i, 10] for i in range(10)]   # brows
+    lm[36:42], lm[42:48] = [12, 14], [20, 14]       # eyes
+    lm[48:68] = [16, 24]                            # mouth
+    m = face_region_mask(lm.tolist(), 32, 32)
+    assert m[14, 12] == 1 and m[24, 16] == 1 and m[2, 2] == 0 and m[30, 30] == 0
+    half = face_region_mask(lm.tolist(), 32, 16)
+    assert half.shape == (16, 16) and half[7, 6] == 1
+    assert face_region_mask([[0, 0]] * 5, 32, 32) is None
+
+
+def test_expression_blend_starts_at_zero_and_is_linear_per_name():
+    torch.manual_seed(0)
+    cfg = ModelConfig(**TINY_V2, expression_blend=True)
+    model = NeuralHeadModel(cfg)
+    plain = NeuralHeadModel(ModelConfig(**TINY_V2))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("expression_blend")})
+    latent = torch.randn(1, cfg.latent_dim)
+    ex = torch.rand(1, cfg.num_expressions)
+    torch.testing.assert_close(model.generate_planes(latent, ex), plain.generate_planes(latent, ex))
+    torch.nn.init.normal_(model.expression_blend.out.weight, std=0.1)
+    ident = model.identity_features(latent)
+    assert ident.deltas.shape == (1, cfg.num_expressions, 3, cfg.plane_channels, 16, 16)
+    base = plain.planes(plain.identity_features(latent), ex)
+    blended = model.planes(ident, ex)
+    torch.testing.assert_close(blended - base, torch.einsum("be,beplhw->bplhw", ex, ident.deltas), atol=1e-5, rtol=1e-4)
+    one = torch.zeros_like(ex)
+    one[0, 3] = 1.0
+    torch.testing.assert_close(model.planes(ident, one) - plain.planes(plain.identity_features(latent), one),
+                               ident.deltas[:, 3], atol=1e-5, rtol=1e-4)
+
+
+def test_expression_change_term_sees_a_missing_change():
+    from core.model.head import GBuffer
+    from training.losses import expression_change_term
+
+    def rendered(rgb, alpha):
+        g = GBuffer(rgb, rgb, rgb[..., :1], alpha, alpha)
+        frame = type("F", (), {"rgb": rgb * alpha[..., None]})()
+        return g, None, frame
+
+    s = 24
+    alpha = torch.ones(s, s)
+    neutral = torch.full((s, s, 3), 0.5)
+    smile = neutral.clone()
+    smile[10:14, 6:18] = 0.9  # the truth's change: a small patch
+    t_n, t_e = {"image": neutral, "alpha": alpha}, {"image": smile, "alpha": alpha}
+    right = expression_change_term(rendered(neutral, alpha), rendered(smile, alpha), t_n, t_e)
+    dead = expression_change_term(rendered(neutral, alpha), rendered(neutral, alpha), t_n, t_e)
+    assert float(right) == pytest.approx(0.0, abs=1e-6)
+    # a dead slider misses the whole change; averaged over the (dilated) changed region,
+    # so it weighs more than in a whole-image mean
+    whole_image = float((smile - neutral).abs().mean())
+    assert float(dead) > 1.3 * whole_image
+
+
+def test_paired_training_and_partial_init(paired, tmp_path):
+    from core.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    v1 = NeuralHeadModel(ModelConfig(**TINY_V2))
+    path = tmp_path / "v1.safetensors"
+    save_checkpoint(v1, path, {})
+    v2 = dict(TINY_V2, superres_factor=4, superres_layers=2, expression_blend=True)
+    base = dict(steps=2, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                log_every=0, sample_every=0, model=v2, init=str(path), weight_change=1.0, weight_region=1.0)
+    with pytest.raises(ValueError, match="architecture differs"):
+        Trainer(TrainConfig(**base), paired, tmp_path / "strict")
+    t = Trainer(TrainConfig(**base, init_partial=True), paired, tmp_path / "run")
+    state = t.model.state_dict()
+    torch.testing.assert_close(state["decoder.hidden.weight"], v1.state_dict()["decoder.hidden.weight"])
+    assert "superres.conv2.weight" in t.init_report["tensors_fresh"]
+    assert not state["expression_blend.out.weight"].any()
+    logs = t.train_step()
+    assert logs["change"] > 0 and "region" in logs
+    with pytest.raises(ValueError, match="view groups"):
+        unpaired = tmp_path / "unpaired"
+        assert main(["synth", "--identities", "1", "--views-per-identity", "2", "--res", "32", "--passes",
+                     "--background", "plain", "--out", str(unpaired)]) == 0
+        Trainer(TrainConfig(**base, init_partial=True), unpaired, tmp_path / "run2")
+
+
+def test_eval_reports_every_expression_name(paired, tmp_path):
+    from training.evaluate import evaluate
+
+    run = tmp_path / "run"
+    Trainer(TrainConfig(steps=1, batch=1, neural_resolution=8, checkpoint_every=1, log_every=0, sample_every=0,
+                        model=TINY_V2), paired, run).run(progress=False)
+    result = evaluate(run / "model.safetensors", paired, max_samples=2, geometry=False, neural_resolution=8,
+                      expression_samples=1)
+    corr = result["expression_change_corr_by_name"]
+    assert list(corr) == list(DEFAULT_EXPRESSION_NAMES) and result["expression_samples"] == 1
+    assert all(-1.0 <= v <= 1.0 for v in corr.values())
+    assert set(result["expression_pixel_ratio_by_name"]) == set(corr)
+    assert result["summary"]["expression_change_corr_names_mean"] == pytest.approx(np.mean(list(corr.values())))
+    assert "eye_psnr" in result["summary"] and "mouth_psnr" in result["summary"]
