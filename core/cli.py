@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")
     m.add_argument("--colors", choices=("albedo", "lit", "none"), default="albedo", help="vertex colours")
     m.add_argument("--texture", type=int, default=0, metavar="SIZE",
-                   help="bake a UV-unwrapped albedo texture (e.g. 1024); OBJ gets .mtl + .png")
+                   help="bake a UV-unwrapped albedo texture (e.g. 1024); OBJ gets NAME.mtl + NAME_albedo.png")
     m.add_argument("--out", required=True, help="head.glb, head.obj or head.ply")
 
     v = sub.add_parser("export-video", help="orbit / lighting / expression / identity / timeline video")

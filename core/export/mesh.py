@@ -137,7 +137,9 @@ def vertex_colors(engine, state, vertices, mode: str) -> np.ndarray:
 
 
 def save_mesh(mesh, path) -> None:
-    """Write by suffix (.glb, .obj + .mtl, .ply), atomically for single-file formats."""
+    """Write by suffix (.glb, .obj, .ply), every file atomically: a failed write keeps the
+    old file. A textured OBJ's sidecars are named after it (head.obj -> head.mtl +
+    head_albedo.png), so exports into one folder never share a texture."""
     from pathlib import Path
 
     from core.fileio import atomic_write_bytes
@@ -147,7 +149,25 @@ def save_mesh(mesh, path) -> None:
     if suffix not in FORMATS:
         raise ValueError(f"{path}: mesh format must be one of {', '.join(FORMATS)}")
     if suffix == ".obj":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mesh.export(path)  # trimesh writes the .mtl beside it when there is material
+        text, sidecars = obj_with_sidecars(mesh, path.stem)
+        for name, data in sidecars.items():  # first, so the OBJ never names a missing file
+            atomic_write_bytes(path.parent / name, data)
+        atomic_write_bytes(path, text.encode())
         return
     atomic_write_bytes(path, mesh.export(file_type=suffix[1:]))
+
+
+def obj_with_sidecars(mesh, stem: str) -> tuple[str, dict]:
+    """(OBJ text, {file name: bytes}) with the material library and texture named after
+    `stem`. OBJ's mtllib and MTL's map_Kd split on whitespace, so spaces become '_'."""
+    from trimesh.exchange.obj import export_obj
+
+    base = "_".join(stem.split()) or "mesh"
+    material = getattr(mesh.visual, "material", None)
+    if material is not None:
+        mesh = mesh.copy()  # the caller's mesh keeps its material name
+        material = mesh.visual.material
+        if hasattr(material, "to_simple"):
+            material = mesh.visual.material = material.to_simple()
+        material.name = f"{base}_albedo"  # trimesh names the texture image after the material
+    return export_obj(mesh, return_texture=True, mtl_name=f"{base}.mtl")
