@@ -99,7 +99,7 @@ def test_presets_include_grace_cathedral_with_published_range():
         assert name in presets
     grace = presets["grace-cathedral"]
     e = grace.irradiance(unit_vectors(20000))
-    # figures measured on the reference probe (shared/reference/sh_probes.json)
+    # figures measured on the reference probe (tests/data/sh_probes.json)
     np.testing.assert_allclose(e.min(0), [0.205, 0.075, -0.010], atol=0.01)
     np.testing.assert_allclose(e.max(0), [1.586, 0.924, 1.445], atol=0.01)
     # key-left lights the viewer's left (world -x) more than the right
@@ -108,8 +108,8 @@ def test_presets_include_grace_cathedral_with_published_range():
 
 
 def test_reference_probe_file_matches_bundled_preset():
-    # the project's shared folder sits beside the checkout (on developers' machines and in CI)
-    ref = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sh_probes.json"
+    # the published probe (tests/data/README.md says where the numbers come from)
+    ref = Path(__file__).resolve().parents[1] / "data" / "sh_probes.json"
     data = json.loads(ref.read_text())
     np.testing.assert_allclose(load_presets()["grace-cathedral"].coeffs, data["probes"]["grace-cathedral"])
 
