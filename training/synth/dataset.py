@@ -7,29 +7,33 @@ Layout of DIR:
     passes/IIIII_KK_<pass>.png albedo, shading, normal, depth (16-bit, ray distance x 10000), alpha
     meshes/IIIII_KK.ply        ground-truth mesh of a sample (with --meshes)
     parts/IIIII.json           labels of one identity, written when it is complete
+    parts/generator.json       the generator settings, written when a run starts
     dataset.json               EG3D's {"labels": [[file, 25 floats]]} plus our keys, keyed by file:
                                "sh" (27), "expression" ({name: value}), "landmarks" (68 x [x, y]),
                                "identity" (identity index), "identity_parameters" (per index),
                                "view_group" (IIIII_KK: samples that differ only in expression)
 Every sample's randomness comes from (seed, identity, view), so any part can be rewritten
 alone and the set is the same whatever the sharding; a killed run resumes by skipping the
-identities whose part file exists.
+identities whose part file exists. A folder whose dataset.json this program did not write,
+or whose dataset or interrupted run has other settings, is refused (never overwritten or
+mixed).
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from core.expression import DEFAULT_EXPRESSION_NAMES, Expression
-from core.fileio import atomic_write_text, save_png, to_uint8
+from core.fileio import atomic_write_text, read_json, save_png, to_uint8
 from core.passes import DEPTH_PNG_SCALE
 from training.synth.identity import APPEARANCE_PARAMETERS, SHAPE_PARAMETERS, HeadIdentity
 
 DATASET_FORMAT = "avatar-studio/synthetic-heads"
+GENERATOR_FILE = "generator.json"  # in parts/: the settings of the run writing the parts
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,44 @@ class SynthConfig:
     yaw_std: float = 25.0
     view_seed: int | None = None    # None: the seed; another value: same identities, new views
     expression_variants: int = 1    # >1: each view rendered neutral + (variants - 1) strong expressions
+
+
+def generator_settings(cfg: SynthConfig) -> dict:
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+
+
+def check_output_folder(cfg: SynthConfig, out: Path) -> None:
+    """Refuse `out` when writing there would overwrite a dataset.json this program did not
+    write, or mix these settings into a dataset or an interrupted run made with others."""
+    recorded = []  # (what, settings) of everything already in the folder
+    meta_path = out / "dataset.json"
+    if meta_path.exists():
+        try:
+            meta = read_json(meta_path)
+        except ValueError as e:
+            raise ValueError(f"{e}; use another --out") from None
+        if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT \
+                or not isinstance(meta.get("generator"), dict):
+            raise ValueError(f"{meta_path}: not a synthetic dataset written by avatar-studio synth; use another --out")
+        recorded.append(("a dataset", meta["generator"]))
+    settings_path = out / "parts" / GENERATOR_FILE
+    if settings_path.exists():
+        try:
+            settings = read_json(settings_path)
+        except ValueError as e:
+            raise ValueError(f"{e}; use another --out") from None
+        if not isinstance(settings, dict):
+            raise ValueError(f"{settings_path}: not a settings object; use another --out")
+        recorded.append(("an interrupted run", settings))
+    # parts without a settings file come from a run before the file existed: nothing to compare
+    mine = generator_settings(cfg)
+    defaults = {f.name: f.default for f in fields(SynthConfig)}
+    for what, settings in recorded:
+        settings = {**defaults, **settings}  # a setting added since the folder was written has its default
+        differing = sorted(k for k in settings.keys() | mine.keys() if settings.get(k) != mine.get(k))
+        if differing:
+            raise ValueError(f"{out}: holds {what} made with other settings ({', '.join(differing)}); "
+                             "use another --out")
 
 
 def identity_for(cfg: SynthConfig, index: int) -> HeadIdentity:
@@ -124,7 +166,10 @@ def write_dataset(cfg: SynthConfig, out, shard: tuple[int, int] = (0, 1), progre
     from training.synth.renderer import HeadRenderer
 
     out = Path(out)
+    check_output_folder(cfg, out)
     (out / "parts").mkdir(parents=True, exist_ok=True)
+    # recorded before any part, so an interrupted run's settings are known when it resumes
+    atomic_write_text(out / "parts" / GENERATOR_FILE, json.dumps(generator_settings(cfg), indent=1))
     mine = [i for i in range(cfg.identities) if i % shard[1] == shard[0]]
     todo = [i for i in mine if not (out / "parts" / f"{i:05d}.json").exists()]
     start = time.time()
@@ -159,7 +204,7 @@ def merge_parts(cfg: SynthConfig, out: Path) -> None:
     merged["format"] = DATASET_FORMAT
     merged["expression_names"] = list(DEFAULT_EXPRESSION_NAMES)
     merged["identity_parameter_names"] = {"shape": list(SHAPE_PARAMETERS), "appearance": list(APPEARANCE_PARAMETERS)}
-    merged["generator"] = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
+    merged["generator"] = generator_settings(cfg)
     atomic_write_text(out / "dataset.json", json.dumps(merged))
 
 
@@ -184,14 +229,6 @@ def run_synth(args) -> int:
             raise ValueError(f"synth: --shard {args.shard!r}: need 0 <= K < N")
         shard = (k, n)
     out = Path(args.out)
-    existing = out / "dataset.json"
-    if existing.exists():
-        try:
-            prev = json.loads(existing.read_text()).get("generator", {})
-        except (OSError, json.JSONDecodeError):
-            prev = {}
-        if prev and prev != {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}:
-            raise ValueError(f"{out}: holds a dataset made with other settings; use another --out")
     stats = write_dataset(cfg, out, shard)
     rate = stats["written"] / max(stats["seconds"], 1e-9)
     print(f"wrote {stats['written']} images ({stats['skipped']} already there) to {out} "
