@@ -6,18 +6,24 @@ same merge key are merged), not hundreds.
 """
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from core.state import AvatarState
 
-_MERGE_IDS: dict[str, int] = {}
+_MERGE_IDS: dict[str, int] = {}  # merge key -> undo command id, for the interaction under way
+# ids are never reused: a key's next interaction must not merge into its last one
+_NEXT_MERGE_ID = itertools.count(1000)
 
 
 def _merge_id(key: str | None) -> int:
     if key is None:
         return -1
-    return _MERGE_IDS.setdefault(key, 1000 + len(_MERGE_IDS))
+    if key not in _MERGE_IDS:
+        _MERGE_IDS[key] = next(_NEXT_MERGE_ID)
+    return _MERGE_IDS[key]
 
 
 class _StateCommand(QUndoCommand):
