@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -71,11 +72,18 @@ class LightBall(QWidget):
 
 
 class LightingPanel(QWidget):
-    """Key light (direction ball, intensity, colour) + ambient, presets, environment maps."""
+    """Key light (direction ball, intensity, colour) + ambient, presets, environment maps.
+
+    The document holds only SH coefficients, which the sliders cannot be read back from
+    (presets and environment maps have no key light), so the panel remembers which slider
+    settings showed each lighting it has seen; undo and redo put those settings back."""
+
+    REMEMBERED_LIGHTINGS = 4096  # a long session's drags; each entry is ~300 bytes
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
         self.doc = doc
+        self._settings_of: OrderedDict[bytes, tuple] = OrderedDict()  # SH bytes -> slider settings
         self._presets = load_presets()
         form = QFormLayout(self)
         self.preset = QComboBox()
@@ -105,7 +113,8 @@ class LightingPanel(QWidget):
         env.clicked.connect(self._load_envmap)
         form.addRow(env)
         self.ball.set_lighting(doc.state.lighting)
-        doc.state_changed.connect(lambda s: self.ball.set_lighting(s.lighting))
+        self._remember(doc.state.lighting)
+        doc.state_changed.connect(self.sync)
 
     def current_light(self) -> SphericalHarmonicsLighting:
         c = self._color
@@ -113,9 +122,38 @@ class LightingPanel(QWidget):
             direction_from_angles(self.azimuth.value(), self.elevation.value()),
             (c.redF(), c.greenF(), c.blueF()), self.intensity.value(), self.ambient.value())
 
+    def sync(self, state):
+        """Follow the document: the ball shows its lighting; the sliders show the settings
+        that made it, or keep theirs for a lighting they did not make (a preset, an
+        environment map, an SH edit), which is then remembered with them."""
+        self.ball.set_lighting(state.lighting)
+        key = state.lighting.coeffs.tobytes()
+        if key not in self._settings_of:
+            self._remember(state.lighting)
+            return
+        self._settings_of.move_to_end(key)
+        azimuth, elevation, intensity, ambient, rgb = self._settings_of[key]
+        for widget, value in ((self.azimuth, azimuth), (self.elevation, elevation), (self.intensity, intensity),
+                              (self.ambient, ambient)):
+            set_quietly(widget, value)
+        self._color = QColor.fromRgba(rgb)
+
+    def _remember(self, light: SphericalHarmonicsLighting):
+        key = light.coeffs.tobytes()
+        self._settings_of[key] = (self.azimuth.value(), self.elevation.value(), self.intensity.value(),
+                                  self.ambient.value(), self._color.rgba())
+        self._settings_of.move_to_end(key)
+        while len(self._settings_of) > self.REMEMBERED_LIGHTINGS:
+            self._settings_of.popitem(last=False)
+
+    def _apply_sliders(self, text, merge_key=None):
+        light = self.current_light()
+        self._remember(light)  # before the document announces it, so sync finds these settings
+        self.doc.update(text, merge_key=merge_key, lighting=light)
+
     def _changed(self, text="Lighting"):
         self.doc.interactive = True
-        self.doc.update(text, merge_key="lighting", lighting=self.current_light())
+        self._apply_sliders(text, merge_key="lighting")
 
     def _ball(self, az, el):
         set_quietly(self.azimuth, az)
@@ -126,7 +164,7 @@ class LightingPanel(QWidget):
         c = QColorDialog.getColor(self._color, self, "Key light colour")
         if c.isValid():
             self._color = c
-            self.doc.update("Key light colour", lighting=self.current_light())
+            self._apply_sliders("Key light colour")
 
     def _preset(self, index):
         if index > 0:
