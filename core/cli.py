@@ -6,13 +6,56 @@ non-zero with a one-line error (naming the file and the problem) on bad input.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 from core.checkpoint import DEFAULT_MODEL, CheckpointError
 
 
 class CommandError(Exception):
     """Bad input: printed as one line, exit code 2."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A bad flag is one line naming it and exit code 2, like every other bad input
+    (argparse's default prints the usage first)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def number(kind=float, low=-math.inf, high=math.inf, above=False):
+    """argparse type: a finite `kind` in [low, high] ((low, high] with above=True); NaN,
+    infinities and values out of range are refused instead of silently used."""
+    noun = "an integer" if kind is int else "a number"
+    if high == math.inf:
+        wanted = f"{noun} {'>' if above else '>='} {low:g}"
+    else:
+        wanted = f"{noun} in {'(' if above else '['}{low:g}, {high:g}]"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(f"{text} is not {wanted}")
+        return value
+
+    return parse
+
+
+NEURAL_RESOLUTIONS = (8, 512)  # the engine renders at least 8; 512 x superres is the largest output
+
+
+def neural_resolution_list(text: str) -> str:
+    """argparse type for --resolutions: comma-separated neural resolutions, kept as text."""
+    parse = number(int, *NEURAL_RESOLUTIONS)
+    values = [parse(x.strip()) for x in text.split(",") if x.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} names no resolution")
+    return ",".join(str(v) for v in values)
 
 
 def _common(p: argparse.ArgumentParser):
@@ -25,7 +68,8 @@ def _state_flags(p: argparse.ArgumentParser):
     who = p.add_mutually_exclusive_group()
     who.add_argument("--seed", type=int, help="identity sampled from the model's prior")
     who.add_argument("--avatar", help="identity from an avatar/state JSON file")
-    p.add_argument("--truncation", type=float, default=0.7, help="pull a seeded identity towards the mean (0..1)")
+    p.add_argument("--truncation", type=number(float, 0.0, 1.0), default=0.7,
+                   help="pull a seeded identity towards the mean (0..1)")
     p.add_argument("--yaw", type=float, help="camera yaw, degrees (+ turns to the subject's left)")
     p.add_argument("--pitch", type=float, help="camera pitch, degrees (+ looks from above)")
     p.add_argument("--fov", type=float, help="field of view, degrees (EG3D convention, default 18.83)")
@@ -35,7 +79,7 @@ def _state_flags(p: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avatar-studio", description="3D-aware neural head avatars: studio and tools.")
+    parser = OneLineErrorParser(prog="avatar-studio", description="3D-aware neural head avatars: studio and tools.")
     sub = parser.add_subparsers(dest="command")
 
     r = sub.add_parser("render", help="render one image (and optionally every G-buffer pass)")
@@ -51,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(m)
     _state_flags(m)
     m.add_argument("--grid", type=int, default=256, help="marching cubes resolution (128-512)")
-    m.add_argument("--level", type=float, default=10.0, help="density iso-level")
+    m.add_argument("--level", type=number(float, 0.0, above=True), default=10.0, help="density iso-level")
     m.add_argument("--faces", type=int, help="decimate to about this many faces")
     m.add_argument("--smooth", type=int, default=0, help="Taubin smoothing iterations")
     m.add_argument("--colors", choices=("albedo", "lit", "none"), default="albedo", help="vertex colours")
@@ -65,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--path", default="orbit", help="orbit, light, expression, identity, or a TIMELINE.json")
     v.add_argument("--seed-b", type=int, default=1, help="the second identity of the identity path")
     v.add_argument("--frames", type=int, default=60)
-    v.add_argument("--fps", type=float, default=24.0)
+    v.add_argument("--fps", type=number(float, 1.0, 120.0), default=24.0)
     v.add_argument("--res", type=int, default=256)
     v.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
     v.add_argument("--passes", help="comma-separated passes shown side by side, e.g. rgb,normal,albedo")
@@ -100,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ev)
     ev.add_argument("--data", required=True)
     ev.add_argument("--json", help="also write every figure as JSON")
-    ev.add_argument("--max-samples", type=int)
-    ev.add_argument("--neural-resolution", type=int, default=64, help="rendered at this size, then x superres")
+    ev.add_argument("--max-samples", type=number(int, 1))
+    ev.add_argument("--neural-resolution", type=number(int, *NEURAL_RESOLUTIONS), default=64,
+                    help="rendered at this size, then x superres")
     ev.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
     ev.add_argument("--fit-steps", type=int, default=0,
                     help="identities the model has no code for: fit one on half their views with N steps")
@@ -112,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(b)
     b.add_argument("--json", help="also write the results as JSON")
     b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--resolutions", default="32,64,128", help="neural resolutions to time")
+    b.add_argument("--resolutions", type=neural_resolution_list, default="32,64,128", help="neural resolutions to time")
     return parser
 
 
@@ -127,6 +172,30 @@ COMMANDS = {
 }
 
 
+# What each command writes, checked before any work: a folder where a file goes (or the
+# reverse) would otherwise fail with a traceback after the rendering, or not at all.
+OUTPUT_FILES = {"render": ("out",), "export-mesh": ("out",), "export-video": ("out",), "eval": ("json",),
+                "bench": ("json",)}
+OUTPUT_FOLDERS = {"render": ("passes",), "synth": ("out",), "train": ("out",)}
+
+
+def check_output_paths(args) -> None:
+    outputs = [(attr, False) for attr in OUTPUT_FILES.get(args.command, ())]
+    outputs += [(attr, True) for attr in OUTPUT_FOLDERS.get(args.command, ())]
+    for attr, want_folder in outputs:
+        value = getattr(args, attr, None)
+        if not value:
+            continue
+        flag, path = f"--{attr.replace('_', '-')}", Path(value)
+        if path.is_dir() and not want_folder:
+            raise CommandError(f"{flag} {value}: is a folder; give a file name")
+        if path.exists() and not path.is_dir() and want_folder:
+            raise CommandError(f"{flag} {value}: is a file; give a folder")
+        blocking = next((p for p in path.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise CommandError(f"{flag} {value}: {blocking} is a file, not a folder")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
@@ -134,10 +203,15 @@ def main(argv=None) -> int:
 
         return launch_studio(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a bad flag (one line already printed) or --help
+        return e.code
     module, function = COMMANDS[args.command].split(":")
     try:
         import importlib
+
+        check_output_paths(args)
 
         # imported on demand: `render` should not pay for Qt, dlib or the synthetic engine
         return getattr(importlib.import_module(module), function)(args)
