@@ -59,6 +59,8 @@ def read_json(path):
         raise ValueError(f"{path}: not a text file") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply") from None
 
 
 def atomic_write_text(path, text: str) -> None:

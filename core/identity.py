@@ -23,6 +23,18 @@ class Identity:
         if z.size == 0 or not np.all(np.isfinite(z)):
             raise ValueError("identity latent must be a non-empty finite vector")
         object.__setattr__(self, "latent", z)
+        # checked here, not when saving: a state that opens must also save
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+                raise ValueError(f"identity seed must be an integer, got {self.seed!r}")
+            object.__setattr__(self, "seed", int(self.seed))
+        if self.truncation is not None:
+            if isinstance(self.truncation, bool) or not isinstance(self.truncation, (int, float, np.floating)) \
+                    or not np.isfinite(self.truncation):
+                raise ValueError(f"identity truncation must be a finite number, got {self.truncation!r}")
+            object.__setattr__(self, "truncation", float(self.truncation))
+        if not isinstance(self.name, str):
+            raise ValueError(f"identity name must be text, got {self.name!r}")
 
     def lerp(self, other: "Identity", t: float) -> "Identity":
         if other.latent.shape != self.latent.shape:
@@ -44,7 +56,7 @@ class Identity:
 
     @classmethod
     def from_json(cls, data: dict) -> "Identity":
-        if "latent" not in data:
+        if not isinstance(data, dict) or "latent" not in data:
             raise ValueError('identity needs a "latent" list')
         return cls(np.asarray(data["latent"], dtype=np.float64), data.get("seed"), data.get("truncation"), data.get("name", ""))
 

@@ -140,8 +140,14 @@ class AvatarState:
             raise ValueError("state must be a JSON object")
         if data.get("format", STATE_FORMAT) != STATE_FORMAT:
             raise ValueError(f"not an avatar state (format {data.get('format')!r})")
-        if int(data.get("version", STATE_VERSION)) > STATE_VERSION:
-            raise ValueError(f"state version {data['version']} is newer than this program ({STATE_VERSION})")
+        version = data.get("version", STATE_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"state version must be an integer, got {version!r}")
+        if version > STATE_VERSION:
+            raise ValueError(f"state version {version} is newer than this program ({STATE_VERSION})")
+        for part in ("identity", "expression", "lighting", "camera", "render"):
+            if part in data and part != "lighting" and not isinstance(data[part], dict):
+                raise ValueError(f"{part}: must be a JSON object, got {type(data[part]).__name__}")
         parts = {}
         try:
             parts["identity"] = Identity.from_json(data["identity"])
@@ -150,6 +156,8 @@ class AvatarState:
         try:
             ex = data.get("expression", {})
             values = ex.get("values", {})
+            if not isinstance(values, dict):
+                raise ValueError(f"values must be an object of name: weight, got {type(values).__name__}")
             names = ex.get("names", list(values))
             parts["expression"] = Expression.from_dict(values, names) if names else Expression()
         except (TypeError, ValueError, AttributeError) as e:
