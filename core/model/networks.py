@@ -179,10 +179,11 @@ class ExpressionBlend(nn.Module):
         self.out = nn.Conv2d(cfg.expression_blend_hidden, cfg.num_expressions * 3 * cfg.plane_channels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.gain = float(cfg.expression_blend_gain)
 
     def forward(self, features, w):
         """-> deltas (B, E, 3, C, R, R)."""
-        d = self.out(lrelu(self.hidden(features, w)))
+        d = self.out(lrelu(self.hidden(features, w))) * self.gain
         b, _, h, wd = d.shape
         return d.reshape(b, self.names, 3, self.plane_channels, h, wd)
 
