@@ -25,5 +25,12 @@ class PerformancePlot(pg.PlotWidget):
         self.history["total"].append(info["ms"])
         for k in self.STAGES:
             self.history[k].append(info["timings"].get(k, 0.0))
+        if not self.isVisible():  # hidden (the default): keep the history, skip the redraw
+            return
+        for k, curve in self.curves.items():
+            curve.setData(list(self.history[k]))
+
+    def showEvent(self, event):  # noqa: N802
+        super().showEvent(event)
         for k, curve in self.curves.items():
             curve.setData(list(self.history[k]))
