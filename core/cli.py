@@ -153,6 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--expression-samples", type=int, default=12,
                     help="samples on which every expression name is measured alone against the engine (0: none)")
 
+    ra = sub.add_parser("reenact", help="a video, image folder, webcam or ARKit capture drives an avatar")
+    _common(ra)
+    _state_flags(ra)
+    ra.add_argument("--source", required=True,
+                    help="a video file, a folder of images, an ARKit / Live Link Face .csv, webcam or webcam:N")
+    ra.add_argument("--fps", type=number(float, 0.0, above=True),
+                    help="frame rate of an image folder (default 30) or of a capture's timecode frames (default 60)")
+    ra.add_argument("--res", type=number(int, 16, 2048), default=256, help="avatar image side in pixels")
+    ra.add_argument("--quality", choices=("preview", "refined", "naive"), default="preview")
+    ra.add_argument("--calibrate", action="store_true",
+                    help="take the first face found as the neutral face looking straight at the camera")
+    ra.add_argument("--side-by-side", action="store_true", help="the source (landmarks drawn) left of the avatar")
+    ra.add_argument("--track-json", help="also write per frame: face, yaw, pitch, roll (degrees), expression")
+    ra.add_argument("--out", required=True, help="out.mp4 (H.264, yuv420p) or out.gif")
+
     b = sub.add_parser("bench", help="measure preview/refined/naive/relighting speed on this machine")
     _common(b)
     b.add_argument("--json", help="also write the results as JSON")
@@ -169,13 +184,14 @@ COMMANDS = {
     "eval": "training.evaluate:run_eval",
     "synth": "training.synth.dataset:run_synth",
     "bench": "bench.engine_bench:run_bench",
+    "reenact": "core.commands.reenact:run_reenact",
 }
 
 
 # What each command writes, checked before any work: a folder where a file goes (or the
 # reverse) would otherwise fail with a traceback after the rendering, or not at all.
 OUTPUT_FILES = {"render": ("out",), "export-mesh": ("out",), "export-video": ("out",), "eval": ("json",),
-                "bench": ("json",)}
+                "bench": ("json",), "reenact": ("out", "track_json")}
 OUTPUT_FOLDERS = {"render": ("passes",), "synth": ("out",), "train": ("out",)}
 
 

@@ -1,0 +1,162 @@
+"""`avatar-studio reenact`: a video, an image folder, a webcam or an ARKit capture drives
+an avatar; one output frame per source frame, optionally beside the source, and the
+tracked pose and expression per frame as JSON (../shared/DESIGN.md's track format).
+
+A webcam runs until Ctrl-C, which ends the recording (the video is finished and kept,
+as it is when the camera stops sending frames); on a file source Ctrl-C cancels.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.cli import CommandError
+from core.commands.render import state_from_args
+from core.expression import Expression
+from core.passes import pass_image, resize_frame
+from core.state import OrbitPose, RenderSettings
+
+
+def _even(n: float) -> int:
+    return max(2, int(round(n / 2.0)) * 2)
+
+
+def source_panel(image: np.ndarray, height: int, width: int, landmarks: np.ndarray | None) -> np.ndarray:
+    """The source frame scaled to the output's height, with the tracked landmarks drawn."""
+    import cv2
+
+    scale_x, scale_y = width / image.shape[1], height / image.shape[0]
+    panel = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if scale_y < 1 else cv2.INTER_LINEAR)
+    if landmarks is not None:
+        r = max(1, round(height / 160))
+        for x, y in landmarks:
+            cv2.circle(panel, (int(x * scale_x), int(y * scale_y)), r, (40, 230, 90), -1, lineType=cv2.LINE_AA)
+    return panel
+
+
+class _StopOnInterrupt:
+    """Ctrl-C asks a live recording to stop after the current frame instead of killing it."""
+
+    def __init__(self, active: bool):
+        self.active, self.requested, self._previous = active, False, None
+
+    def __enter__(self):
+        if self.active:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, *_):
+        if self.requested:  # a second Ctrl-C: the user means it
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping: finishing the recording (Ctrl-C again to abandon it)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def run_reenact(args) -> int:
+    from core.engine import InferenceEngine
+    from core.export.video import write_video
+    from core.tracking.sources import open_source
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"{out}: video must be .mp4 or .gif")
+    if args.res % 2:
+        raise ValueError(f"reenact: --res {args.res} must be even (yuv420p)")
+    source = open_source(args.source, args.fps)
+    with source:
+        if args.side_by_side and not source.has_images:
+            raise ValueError(f"{source.name}: --side-by-side needs a source with images (a capture has none)")
+        engine = InferenceEngine.from_checkpoint(args.model, args.device)
+        base = state_from_args(args, engine)
+        base = base.with_(render=RenderSettings(args.res, args.quality, "rgb", base.render.background))
+        names = engine.cfg.expression_names
+        tracker = None
+        if source.has_images:
+            from core.tracking.tracker import FaceTracker
+
+            tracker = FaceTracker(names=names)
+        else:
+            capture = source.capture
+            if capture.ignored_columns:
+                shown = ", ".join(capture.ignored_columns[:5]) + (" ..." if len(capture.ignored_columns) > 5 else "")
+                print(f"warning: {source.name}: ignored {len(capture.ignored_columns)} unknown column(s): {shown}",
+                      file=sys.stderr)
+            unused = sorted(set(capture.weights) - set(names))
+            if unused:
+                print(f"note: {len(unused)} ARKit blendshape(s) in the capture have no counterpart in this model",
+                      file=sys.stderr)
+            if capture.head is None:
+                print(f"note: {source.name}: no head rotation columns; the camera stays where it is", file=sys.stderr)
+
+        records, track_ms = [], []
+        faces = 0
+        calibrated = not args.calibrate
+        live = source.frame_count is None
+        stop = _StopOnInterrupt(live)
+
+        def frames():
+            nonlocal faces, calibrated
+            panel_w = None
+            for sf in source:
+                if stop.requested:
+                    break
+                landmarks = None
+                if tracker is not None:
+                    tracked = tracker.process(sf.image, sf.time)
+                    track_ms.append(tracked.timings_ms.get("total", 0.0))
+                    if not calibrated and tracked.face:
+                        calibrated = tracker.calibrate()
+                        print(f"calibrated on frame {sf.index}: a neutral face looking straight at the camera",
+                              file=sys.stderr)
+                    face, pose, expression = tracked.face, tracked.pose, tracked.expression
+                    landmarks = tracked.landmarks
+                    record = tracked.to_json(sf.index)
+                else:
+                    face, pose = True, sf.pose
+                    expression = Expression.from_dict(sf.weights, names, strict=False)
+                    cam = pose or base.camera
+                    record = {"frame": sf.index, "face": True, "yaw": round(cam.yaw, 4), "pitch": round(cam.pitch, 4),
+                              "roll": round(cam.roll, 4), "expression": {k: round(v, 4) for k, v in expression.to_dict().items()}}
+                faces += face
+                records.append(record)
+                cam = base.camera
+                if pose is not None:
+                    cam = OrbitPose(pose.yaw, float(np.clip(pose.pitch, -89.0, 89.0)), pose.roll, cam.radius, cam.fov,
+                                    cam.look_at)
+                state = base.with_(camera=cam, expression=expression.with_names(names))
+                frame = engine.render(state).frame
+                if frame.rgb.shape[0] != args.res:
+                    frame = resize_frame(frame, args.res)
+                image = pass_image(frame, "rgb", state.render.background)
+                if args.side_by_side:
+                    if panel_w is None:
+                        panel_w = _even(args.res * sf.image.shape[1] / sf.image.shape[0])
+                    image = np.concatenate([source_panel(sf.image, args.res, panel_w, landmarks), image], axis=1)
+                yield image
+            if not faces and records:
+                raise CommandError(f"{source.name}: no face found in any of its {len(records)} frames")
+            if not records:
+                raise CommandError(f"{source.name}: no frames could be read")
+
+        with stop:
+            count = write_video(frames(), out, source.fps, source.frame_count)
+        if source.stopped_early:
+            print(f"warning: {source.stopped_early}; the video holds the {count} frames before that", file=sys.stderr)
+        if args.track_json:
+            from core.fileio import atomic_write_text
+
+            atomic_write_text(args.track_json, json.dumps({"source": source.name, "fps": source.fps, "frames": records},
+                                                          indent=1))
+        summary = f"wrote {out}: {count} frames at {source.fps:g} fps"
+        if tracker is not None:
+            summary += f", a face in {faces}, tracking {np.median(track_ms):.1f} ms a frame (median)"
+        print(summary)
+    return 0

@@ -1,0 +1,160 @@
+"""What the tracker knows about faces, shipped as data in assets/face_tracker.safetensors
+(tensors + JSON metadata; loading never executes code):
+
+- `template`: where dlib's 68 landmarks sit on an average head, in the head's frame
+  (scene units, y up, the face looking along +z; the engine's world frame). It is
+  triangulated from dlib's landmarks on synthetic renders with known cameras, so it
+  describes the points as dlib places them, not as an annotator would.
+- `pose_points`: the landmarks the head pose is fitted to (those expressions move least).
+- the expression regressor: a small MLP from pose-normalised landmark offsets to the
+  model's ARKit weights, trained on synthetic heads where the truth is known.
+
+Written by `python -m training.tracking_regressor` (see docs/tracking.md).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.tracking.pose import HeadPose, PoseFit, camera_matrix, rotation_from_orbit_angles, solve_head_pose
+
+FACE_MODEL_FILE = Path(__file__).resolve().parents[2] / "assets" / "face_tracker.safetensors"
+FACE_MODEL_FORMAT = "avatar-studio/face-tracker"
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def frontalise(points_2d: np.ndarray, fit: PoseFit, template: np.ndarray, width: int, height: int,
+               focal: float) -> np.ndarray:
+    """Undo the head pose: each landmark's ray from the camera is met with the plane
+    through its template point that faces the head's front (z = template z in the head's
+    frame); returns where (x, y) in the head's frame, (68, 2). A landmark that an
+    expression moves across the face keeps its movement; the turn of the head is gone."""
+    pts = np.asarray(points_2d, dtype=np.float64)
+    k_inv = np.linalg.inv(camera_matrix(width, height, focal))
+    rays = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ k_inv.T      # camera frame
+    normal = fit.rotation[:, 2]                                                  # head +z in the camera frame
+    depth = (template[:, 2] + normal @ fit.translation) / _safe(rays @ normal)
+    cam_points = rays * depth[:, None]
+    head_points = (cam_points - fit.translation) @ fit.rotation  # R^T (x - t), row-wise
+    return head_points[:, :2]
+
+
+def _safe(x: np.ndarray) -> np.ndarray:
+    """Keep a ray that grazes its plane (a landmark seen edge-on) from dividing by zero."""
+    return np.where(np.abs(x) < 1e-6, np.copysign(1e-6, x), x)
+
+
+@dataclass
+class FaceModel:
+    template: np.ndarray                 # (68, 3)
+    pose_points: tuple                   # landmark indices for the pose fit
+    names: tuple                         # ARKit names the regressor outputs
+    weights: list = field(default_factory=list)   # [(W (in, out), b (out,)), ...], ReLU between
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def scale(self) -> float:
+        """The template's outer-eye-corner distance: offsets are measured in it."""
+        a, b = OUTER_EYE_CORNERS
+        return float(np.linalg.norm(self.template[a, :2] - self.template[b, :2]))
+
+    @classmethod
+    def load(cls, path=FACE_MODEL_FILE) -> "FaceModel":
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: face tracker model not found (python -m training.tracking_regressor writes it)")
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0]})") from None
+        if meta.get("format") != FACE_MODEL_FORMAT:
+            raise ValueError(f"{path}: not a face tracker model (format {meta.get('format')!r})")
+        info = json.loads(meta["info"])
+        layers = [(tensors[f"layer{i}.weight"].astype(np.float64), tensors[f"layer{i}.bias"].astype(np.float64))
+                  for i in range(int(info["layers"]))]
+        return cls(tensors["template"].astype(np.float64), tuple(info["pose_points"]), tuple(info["names"]), layers,
+                   tensors["feature_mean"].astype(np.float64), tensors["feature_std"].astype(np.float64), info)
+
+    def save(self, path) -> None:
+        from safetensors.numpy import save
+
+        from core.fileio import atomic_write_bytes
+
+        tensors = {"template": self.template.astype(np.float32),
+                   "feature_mean": self.feature_mean.astype(np.float32),
+                   "feature_std": self.feature_std.astype(np.float32)}
+        for i, (w, b) in enumerate(self.weights):
+            tensors[f"layer{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+            tensors[f"layer{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        info = {**self.metadata, "names": list(self.names), "pose_points": [int(i) for i in self.pose_points],
+                "layers": len(self.weights)}
+        atomic_write_bytes(path, save(tensors, metadata={"format": FACE_MODEL_FORMAT, "info": json.dumps(info)}))
+
+    # -- pose and calibration -------------------------------------------------------------
+    def fit_pose(self, points_2d: np.ndarray, width: int, height: int, focal: float,
+                 reference: np.ndarray | None = None, initial: PoseFit | None = None) -> PoseFit:
+        """Head pose from landmarks, fitted to the reference face (default: the template)."""
+        ref = self.template if reference is None else reference
+        idx = list(self.pose_points)
+        return solve_head_pose(np.asarray(points_2d)[idx], ref[idx], width, height, focal, initial)
+
+    def calibrate(self, points_2d: np.ndarray, width: int, height: int, focal: float) -> np.ndarray:
+        """A user's neutral face as a reference (68, 3), from landmarks of a frame where
+        they look straight at the camera with a neutral face: their landmarks, moved
+        into the head's frontal plane, take the template's place (its depths stay).
+        Poses fitted to it are then relative to that straight look, and expression
+        offsets are relative to their own neutral face, not the average one."""
+        pts = np.asarray(points_2d, dtype=np.float64)
+        rotation = rotation_from_orbit_angles(HeadPose()).T   # head -> camera, frontal
+        idx = list(self.pose_points)
+        # with the rotation known, the projection equations are linear in the translation:
+        # (u - cx) (r3.X + tz) = f (r1.X + tx), likewise for v
+        k = camera_matrix(width, height, focal)
+        rx = self.template[idx] @ rotation.T
+        rows, rhs = [], []
+        for axis in (0, 1):
+            c = pts[idx, axis] - k[axis, 2]
+            f = k[axis, axis]
+            a = np.zeros((len(idx), 3))
+            a[:, axis] = f
+            a[:, 2] = -c
+            rows.append(a)
+            rhs.append(c * rx[:, 2] - f * rx[:, axis])
+        translation, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)
+        fit = PoseFit(rotation, translation, HeadPose(), 0.0)
+        reference = self.template.copy()
+        reference[:, :2] = frontalise(pts, fit, self.template, width, height, focal)
+        return reference
+
+    # -- expression ------------------------------------------------------------------
+    def expression_features(self, points_2d: np.ndarray, fit: PoseFit, width: int, height: int, focal: float,
+                            reference: np.ndarray | None = None) -> np.ndarray:
+        ref = self.template if reference is None else reference
+        return self.features(frontalise(points_2d, fit, ref, width, height, focal), ref, fit.pose.as_array())
+
+    def features(self, frontal: np.ndarray, reference: np.ndarray, pose_deg: np.ndarray) -> np.ndarray:
+        """The regressor's input: landmark offsets from the neutral reference (the
+        template, or the user's calibrated neutral face) in the head's frontal plane,
+        in units of the eye-corner distance, plus yaw and pitch (radians), which tell it
+        how dlib's placement changes as the head turns."""
+        offsets = (np.asarray(frontal) - np.asarray(reference)[:, :2]) / self.scale
+        angles = np.radians(np.asarray(pose_deg, dtype=np.float64)[:2])
+        return np.concatenate([offsets.reshape(-1), angles])
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Expression weights in [0, 1] for a (F,) or (N, F) feature array."""
+        x = (np.asarray(features, dtype=np.float64) - self.feature_mean) / self.feature_std
+        for i, (w, b) in enumerate(self.weights):
+            x = x @ w + b
+            if i < len(self.weights) - 1:
+                x = np.maximum(x, 0.0)
+        return np.clip(x, 0.0, 1.0)

@@ -1,0 +1,166 @@
+"""dlib's face detector and 68-point landmarks, split into the three things a tracker
+needs: find faces in a whole frame (only when the track is lost), predict landmarks in a
+box, and check cheaply that a box still holds a face.
+
+The models come from the `face-recognition-models` package, located without importing it
+(its __init__ needs pkg_resources, which new setuptools no longer ships). Landmarks are
+in the engine's pixel convention (pixel i spans [i, i + 1]); dlib names pixel centres.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+# the detector scans 80 x 80 windows: frames are scaled so that this long side is the
+# most it looks at (time grows with area), and a small frame is upsampled once
+DETECT_LONG_SIDE = 640
+UPSAMPLE_BELOW = 400
+# verification: the crop around the tracked box is this many box widths, resized so the
+# face fills about one detector window
+VERIFY_CROP_BOXES = 1.6
+VERIFY_CROP_PX = 136
+VERIFY_THRESHOLD = -0.5  # scores are reported from here; 0 is dlib's own detection threshold
+
+
+def dlib_model_path(name: str = PREDICTOR_FILE) -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the face-recognition-models package is not installed (dlib's landmark model)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: dlib model missing from face-recognition-models")
+    return path
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """An axis-aligned box in pixels (engine convention) with the detector's score."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float = 0.0
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array([0.5 * (self.left + self.right), 0.5 * (self.top + self.bottom)])
+
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.bottom - self.top, 0.0)
+
+    def iou(self, other: "FaceBox") -> float:
+        w = min(self.right, other.right) - max(self.left, other.left)
+        h = min(self.bottom, other.bottom) - max(self.top, other.top)
+        inter = max(w, 0.0) * max(h, 0.0)
+        union = self.area() + other.area() - inter
+        return inter / union if union > 0 else 0.0
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """uint8 grey image from an RGB(A) or grey frame (uint8, or float in [0, 1])."""
+    import cv2
+
+    img = np.asarray(frame)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if img.ndim != 2:
+        raise ValueError(f"a frame must be an image (H, W[, C]), got shape {img.shape}")
+    return np.ascontiguousarray(img)
+
+
+class DlibFaceLandmarks:
+    def __init__(self):
+        import dlib
+
+        self._dlib = dlib
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = dlib.shape_predictor(str(dlib_model_path()))
+
+    def detect(self, gray: np.ndarray) -> list[FaceBox]:
+        """Every face dlib finds in the whole frame, best score first."""
+        import cv2
+
+        h, w = gray.shape
+        scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
+        img = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        upsample = 1 if max(img.shape) < UPSAMPLE_BELOW else 0
+        rects, scores, _ = self.detector.run(img, upsample, 0.0)
+        boxes = [FaceBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale, float(s))
+                 for r, s in zip(rects, scores)]
+        return sorted(boxes, key=lambda b: -b.score)
+
+    def landmarks(self, gray: np.ndarray, box: FaceBox) -> np.ndarray:
+        """(68, 2) iBUG points predicted inside `box`."""
+        rect = self._dlib.rectangle(int(round(box.left)), int(round(box.top)),
+                                    int(round(box.right)) - 1, int(round(box.bottom)) - 1)
+        shape = self.predictor(gray, rect)
+        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64) + 0.5
+
+    def verify(self, gray: np.ndarray, box: FaceBox) -> float:
+        """The detector's best score for a face overlapping `box`, looked for only in a
+        crop around it (about a millisecond): how sure we are it still holds a face.
+        Returns VERIFY_THRESHOLD when nothing is found."""
+        import cv2
+
+        side = VERIFY_CROP_BOXES * box.width
+        if side < 8:
+            return VERIFY_THRESHOLD
+        cx, cy = box.centre
+        x0, y0 = cx - side / 2, cy - side / 2
+        scale = VERIFY_CROP_PX / side
+        # the crop may reach past the frame: warpAffine pads it with the border colour
+        m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+        crop = cv2.warpAffine(gray, m, (VERIFY_CROP_PX, VERIFY_CROP_PX), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        rects, scores, _ = self.detector.run(crop, 0, VERIFY_THRESHOLD)
+        best = VERIFY_THRESHOLD
+        for r, s in zip(rects, scores):
+            found = FaceBox(x0 + r.left() / scale, y0 + r.top() / scale, x0 + (r.right() + 1) / scale,
+                            y0 + (r.bottom() + 1) / scale)
+            if found.iou(box) > 0.3:
+                best = max(best, float(s))
+        return best
+
+
+class BoxFromLandmarks:
+    """Where the detector would put its box, predicted from the last frame's landmarks.
+
+    The landmark predictor was trained on the detector's boxes, so a tracked face must be
+    handed a box of the same kind. The relation (box centre and size in units of the
+    landmarks' centroid and spread) is measured on each detection and reused until the
+    next one, which keeps it right for this face and this detector.
+    """
+
+    def __init__(self, offset, size: float):
+        self.offset = np.asarray(offset, dtype=np.float64).reshape(2)
+        self.size = float(size)
+
+    @classmethod
+    def measure(cls, box: FaceBox, points: np.ndarray) -> "BoxFromLandmarks":
+        centroid, spread = cls._frame(points)
+        return cls((box.centre - centroid) / spread, box.width / spread)
+
+    @staticmethod
+    def _frame(points: np.ndarray):
+        centroid = points.mean(axis=0)
+        spread = float(np.sqrt(np.mean(np.sum((points - centroid) ** 2, axis=1))))
+        return centroid, max(spread, 1e-6)
+
+    def __call__(self, points: np.ndarray, score: float = 0.0) -> FaceBox:
+        centroid, spread = self._frame(points)
+        c = centroid + self.offset * spread
+        half = 0.5 * self.size * spread
+        return FaceBox(c[0] - half, c[1] - half, c[0] + half, c[1] + half, score)

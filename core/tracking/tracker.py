@@ -1,0 +1,211 @@
+"""The face tracker: frames in, head pose (Camera space) and expression weights (the
+model's ARKit names) out, steady when the head is still and following when it moves.
+
+Per frame:
+1. Find the face: a whole-frame detection only while no face is tracked (then the face
+   overlapping where the last one was, else the largest); otherwise the box the last
+   frame's landmarks predict, so a second face cannot steal the track.
+2. Check the box still holds a face (the detector on a small crop around it, ~1 ms): its
+   score is the confidence. A few misses in a row and the face counts as lost.
+3. 68 landmarks (dlib) -> head pose by PnP against the reference face (the template, or
+   the user's calibrated neutral face) -> pose-normalised landmark offsets -> expression
+   weights (FaceModel's regressor).
+4. One-Euro smoothing of pose and expression. While the face is lost the output holds the
+   last good values, then eases back to the neutral pose and expression.
+"""
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.camera import DEFAULT_FOCAL
+from core.expression import DEFAULT_EXPRESSION_NAMES, Expression
+from core.tracking.face_model import FaceModel
+from core.tracking.landmarks import VERIFY_THRESHOLD, BoxFromLandmarks, DlibFaceLandmarks, FaceBox, to_gray
+from core.tracking.pose import HeadPose, PoseFit
+from core.tracking.smoothing import OneEuroFilter, OneEuroSettings
+
+# a detector score at which the confidence reaches 1 (dlib's scores for clear faces are ~1-3)
+CONFIDENT_SCORE = 1.0
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    # the source camera's focal length over the image width (the Camera convention); the
+    # default is the project's portrait camera, which the synthetic sequences use
+    focal: float = DEFAULT_FOCAL
+    # One-Euro: pose in degrees, expression in weight units
+    pose_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=0.3, beta=0.06, d_cutoff=1.0)
+    expression_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=1.0, beta=4.0, d_cutoff=2.0)
+    lost_after: int = 3            # verification misses in a row before the face is lost
+    hold_seconds: float = 0.5      # a lost face's last pose and expression are held this long,
+    ease_seconds: float = 1.0      # then eased back to neutral over this long
+
+    def __post_init__(self):
+        if self.focal <= 0 or self.lost_after < 1 or self.hold_seconds < 0 or self.ease_seconds < 0:
+            raise ValueError("tracker settings: focal > 0, lost_after >= 1, hold and ease times >= 0")
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """What the tracker says about one frame. `pose` and `expression` are what to drive
+    the avatar with (smoothed; held or easing back to neutral when there is no face);
+    the raw_ fields are this frame's own estimate (None without a face)."""
+
+    time: float
+    face: bool
+    confidence: float
+    pose: HeadPose
+    expression: Expression
+    landmarks: np.ndarray | None = None
+    box: FaceBox | None = None
+    raw_pose: HeadPose | None = None
+    raw_expression: Expression | None = None
+    timings_ms: dict = field(default_factory=dict)
+
+    def to_json(self, index: int) -> dict:
+        """The track JSON record of ../shared/DESIGN.md."""
+        return {"frame": index, "face": self.face, "yaw": round(self.pose.yaw, 4), "pitch": round(self.pose.pitch, 4),
+                "roll": round(self.pose.roll, 4), "confidence": round(self.confidence, 4),
+                "expression": {k: round(v, 4) for k, v in self.expression.to_dict().items()}}
+
+
+def _smoothstep(t: float) -> float:
+    t = min(max(t, 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class FaceTracker:
+    def __init__(self, model: FaceModel | None = None, settings: TrackerSettings = TrackerSettings(),
+                 names=DEFAULT_EXPRESSION_NAMES, faces: DlibFaceLandmarks | None = None):
+        self.model = model or FaceModel.load()
+        self.settings = settings
+        self.names = tuple(names)
+        self.faces = faces or DlibFaceLandmarks()
+        # where each of the regressor's outputs goes in the output names (-1: not there)
+        self._slots = np.array([self.names.index(n) if n in self.names else -1 for n in self.model.names])
+        self.reference = None   # the user's neutral face, after calibrate()
+        self.reset()
+
+    # -- state -------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the face being tracked and the smoothing (not the calibration)."""
+        self._box_rule: BoxFromLandmarks | None = None
+        self._box: FaceBox | None = None
+        self._last_box: FaceBox | None = None
+        self._fit: PoseFit | None = None
+        self._misses = 0
+        self._lost_since: float | None = None
+        self._pose_filter = OneEuroFilter(self.settings.pose_smoothing)
+        self._expr_filter = OneEuroFilter(self.settings.expression_smoothing)
+        self._output = (np.zeros(3), np.zeros(len(self.names)))   # last output, smoothed
+        self._held = self._output
+        self._last_landmarks = None
+        self._last_size = None
+
+    @property
+    def tracking(self) -> bool:
+        return self._box is not None
+
+    def calibrate(self) -> bool:
+        """Take the last frame's face as the user's neutral face looking straight at the
+        camera: later poses are relative to that look, expressions to that face.
+        False (and nothing changes) when the last frame had no face."""
+        if self._last_landmarks is None:
+            return False
+        w, h = self._last_size
+        self.reference = self.model.calibrate(self._last_landmarks, w, h, self.settings.focal)
+        self._fit = None
+        return True
+
+    def clear_calibration(self) -> None:
+        self.reference = None
+        self._fit = None
+
+    # -- per frame ---------------------------------------------------------------------
+    def process(self, frame: np.ndarray, time: float) -> TrackedFrame:
+        t0 = _time.perf_counter()
+        gray = to_gray(frame)
+        h, w = gray.shape
+        timings = {}
+        score = None
+        if self._box is None:
+            boxes = self.faces.detect(gray)
+            timings["detect"] = (_time.perf_counter() - t0) * 1e3
+            if boxes:
+                box = self._choose(boxes)
+                points = self.faces.landmarks(gray, box)
+                self._box_rule = BoxFromLandmarks.measure(box, points)
+                self._box, score = box, box.score
+            else:
+                return self._no_face(time, timings, t0)
+        else:
+            t1 = _time.perf_counter()
+            score = self.faces.verify(gray, self._box)
+            timings["verify"] = (_time.perf_counter() - t1) * 1e3
+            if score <= VERIFY_THRESHOLD:
+                self._misses += 1
+                if self._misses >= self.settings.lost_after:
+                    self._last_box, self._box, self._fit = self._box, None, None
+                return self._no_face(time, timings, t0)
+            t1 = _time.perf_counter()
+            points = self.faces.landmarks(gray, self._box)
+            timings["landmarks"] = (_time.perf_counter() - t1) * 1e3
+        self._misses = 0
+        t1 = _time.perf_counter()
+        try:
+            fit = self.model.fit_pose(points, w, h, self.settings.focal, self.reference, self._fit)
+        except ValueError:
+            self._last_box, self._box, self._fit = self._box, None, None
+            return self._no_face(time, timings, t0)
+        features = self.model.expression_features(points, fit, w, h, self.settings.focal, self.reference)
+        weights = self.model.predict(features)
+        timings["pose_expression"] = (_time.perf_counter() - t1) * 1e3
+        raw_values = np.zeros(len(self.names))
+        raw_values[self._slots[self._slots >= 0]] = weights[self._slots >= 0]
+        raw_pose = fit.pose.as_array()
+
+        if self._lost_since is not None:
+            # back from a loss: continue from what was being shown, not from a jump
+            self._pose_filter.reset(self._output[0], time)
+            self._expr_filter.reset(self._output[1], time)
+            self._lost_since = None
+        pose = self._pose_filter(raw_pose, time)
+        values = np.clip(self._expr_filter(raw_values, time), 0.0, 1.0)
+        self._output = self._held = (pose, values)
+        self._fit = fit
+        self._last_landmarks, self._last_size = points, (w, h)
+        next_box = self._box_rule(points, score)
+        if not (0 <= next_box.centre[0] < w and 0 <= next_box.centre[1] < h) or next_box.width < 16:
+            self._last_box, self._box, self._fit = next_box, None, None   # left the picture
+        else:
+            self._box = next_box
+        timings["total"] = (_time.perf_counter() - t0) * 1e3
+        confidence = float(np.clip((score - VERIFY_THRESHOLD) / (CONFIDENT_SCORE - VERIFY_THRESHOLD), 0.0, 1.0))
+        return TrackedFrame(time, True, confidence, HeadPose(*pose), Expression(self.names, values), points,
+                            next_box, HeadPose(*raw_pose), Expression(self.names, np.clip(raw_values, 0, 1)), timings)
+
+    def _choose(self, boxes: list[FaceBox]) -> FaceBox:
+        """The face overlapping the one last tracked (it came back), else the largest."""
+        if self._last_box is not None:
+            overlapping = [b for b in boxes if b.iou(self._last_box) > 0.1]
+            if overlapping:
+                return max(overlapping, key=lambda b: b.iou(self._last_box))
+        return max(boxes, key=lambda b: b.area())
+
+    def _no_face(self, time: float, timings: dict, t0: float) -> TrackedFrame:
+        """Hold the last good output, then ease it back to neutral."""
+        s = self.settings
+        if self._lost_since is None:
+            self._lost_since = time
+            self._held = self._output
+        self._last_landmarks = None
+        lost_for = time - self._lost_since
+        k = _smoothstep((lost_for - s.hold_seconds) / s.ease_seconds) if s.ease_seconds > 0 else float(lost_for > s.hold_seconds)
+        pose, values = ((1.0 - k) * self._held[0], (1.0 - k) * self._held[1])
+        self._output = (pose, values)
+        timings["total"] = (_time.perf_counter() - t0) * 1e3
+        return TrackedFrame(time, False, 0.0, HeadPose(*pose), Expression(self.names, np.clip(values, 0, 1)),
+                            timings=timings)

@@ -1,0 +1,273 @@
+"""Train the face tracker's model (assets/face_tracker.safetensors): the landmark template,
+the landmarks the pose is fitted to, and the expression regressor.
+
+    python -m training.tracking_regressor --out assets/face_tracker.safetensors
+
+1. Landmark data (training/tracking_data.py, cached in --data; a finished shard is reused):
+   synthetic heads over random poses, expressions, lights and backgrounds, dlib's
+   landmarks found on each render, and a neutral calibration frame per head.
+2. The template: each of dlib's 68 points triangulated over the neutral renders, whose
+   cameras are known, then made left-right symmetric.
+3. The pose points: of a few candidate sets, the one whose fitted poses are nearest the
+   truth on the training heads.
+4. The regressor: an MLP from pose-normalised landmark offsets (FaceModel.features) to the
+   17 weights, trained on the training heads both against the template (uncalibrated)
+   and against each head's own calibrated neutral face; every sample also mirrored
+   (left and right swap). The last heads are held out for the figures in the metadata.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.camera import DEFAULT_FOCAL
+from core.tracking.face_model import FACE_MODEL_FILE, FaceModel
+from core.tracking.pose import HeadPose, rotation_from_orbit_angles
+
+# iBUG 68: the index each point takes in the mirror image
+MIRROR = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65])
+
+POSE_POINT_SETS = {
+    "brows-nose-eyes-mouth": tuple(range(17, 68)),
+    "nose-eyes": tuple(range(27, 48)),
+    "nose-eye-corners-brows": tuple(range(27, 36)) + (36, 39, 42, 45, 17, 21, 22, 26),
+    "all": tuple(range(68)),
+}
+
+
+def mirror_names(names) -> np.ndarray:
+    """Index permutation that swaps each ...Left name with its ...Right twin."""
+    names = list(names)
+    out = []
+    for n in names:
+        twin = n.replace("Left", "\0").replace("Right", "Left").replace("\0", "Right")
+        out.append(names.index(twin) if twin in names else names.index(n))
+    return np.array(out)
+
+
+def mirrored(data: dict) -> dict:
+    """The same samples seen in a mirror: x flips, yaw and roll change sign, left and right
+    swap (points and names). dlib on a mirrored image is close to its mirrored output."""
+    res = float(data["resolution"])
+    out = dict(data)
+    for key in ("dlib", "truth", "calib_dlib", "calib_truth"):
+        pts = data[key][:, MIRROR].copy()
+        pts[..., 0] = res - pts[..., 0]
+        out[key] = pts
+    for key in ("pose", "calib_pose"):
+        p = data[key].copy()
+        p[:, 0] *= -1
+        p[:, 2] *= -1
+        out[key] = p
+    out["expression"] = data["expression"][:, mirror_names(data["names"])]
+    return out
+
+
+def projection_matrix(pose, resolution: int, focal: float) -> np.ndarray:
+    """3x4 pixel projection of the orbit camera at `pose` (yaw, pitch, roll)."""
+    from core.state import OrbitPose
+    from core.tracking.pose import camera_matrix
+
+    cam = OrbitPose(*(float(v) for v in pose)).to_camera()
+    return camera_matrix(resolution, resolution, focal) @ np.linalg.inv(cam.cam2world)[:3]
+
+
+def triangulate_template(points: np.ndarray, poses: np.ndarray, resolution: int, focal: float) -> np.ndarray:
+    """Least-squares 3D position of each landmark over many views with known cameras
+    (the linear triangulation), made symmetric about x = 0."""
+    mats = [projection_matrix(p, resolution, focal) for p in poses]
+    out = np.zeros((68, 3))
+    for j in range(68):
+        rows = []
+        for m, pts in zip(mats, points):
+            x, y = pts[j]
+            rows += [x * m[2] - m[0], y * m[2] - m[1]]
+        a = np.array(rows)
+        out[j], *_ = np.linalg.lstsq(a[:, :3], -a[:, 3], rcond=None)
+    mirror = out[MIRROR] * np.array([-1.0, 1.0, 1.0])
+    return 0.5 * (out + mirror)
+
+
+def rotation_error_deg(fit_rotation: np.ndarray, pose) -> float:
+    """Angle of the rotation between a fitted head -> camera rotation and the truth."""
+    truth = rotation_from_orbit_angles(HeadPose(*(float(v) for v in pose)))  # cam2world
+    c = (np.trace(fit_rotation @ truth) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def sample_features(model: FaceModel, points: np.ndarray, resolution: int, focal: float,
+                    references: np.ndarray | None = None):
+    """Fitted poses and regressor features for many samples (NaN rows where a sample's
+    landmarks are missing or the pose fit fails). `references`: one reference face per
+    sample (calibrated), or None for the template."""
+    n = len(points)
+    feats = np.full((n, 68 * 2 + 2), np.nan)
+    poses = np.full((n, 3), np.nan)
+    rotations = np.full((n, 3, 3), np.nan)
+    for i in range(n):
+        if not np.all(np.isfinite(points[i])):
+            continue
+        ref = None if references is None else references[i]
+        try:
+            fit = model.fit_pose(points[i], resolution, resolution, focal, ref)
+        except ValueError:
+            continue
+        feats[i] = model.expression_features(points[i], fit, resolution, resolution, focal, ref)
+        poses[i], rotations[i] = fit.pose.as_array(), fit.rotation
+    return feats, poses, rotations
+
+
+def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(128, 128), epochs: int = 400, batch: int = 256,
+              lr: float = 2e-3, weight_decay: float = 1e-4, seed: int = 0):
+    """MLP weights [(W, b)] fitted with a loss that is the squared error, except that an
+    output past 0 for a target of 0 (or past 1 for 1) costs nothing: it is clipped anyway."""
+    import torch
+
+    torch.manual_seed(seed)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    dims = [x.shape[1], *hidden, y.shape[1]]
+    layers = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for k in range(0, len(xt), batch):
+            idx = order[k:k + batch]
+            out, t = net(xt[idx]), yt[idx]
+            free = ((t <= 0) & (out < 0)) | ((t >= 1) & (out > 1))
+            loss = torch.where(free, torch.zeros_like(out), (out - t) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    return [(m.weight.detach().numpy().T.astype(np.float64), m.bias.detach().numpy().astype(np.float64))
+            for m in linears]
+
+
+def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: float = 0.15,
+                   hidden=(128, 128), epochs: int = 400, log=print) -> FaceModel:
+    names = tuple(str(n) for n in data["names"])
+    res = int(data["resolution"])
+    seeds = np.unique(data["identity"])
+    held = set(seeds[int(round(len(seeds) * (1 - holdout_fraction))):].tolist())
+    is_train = np.array([s not in held for s in data["identity"]])
+    calib_train = np.array([s not in held for s in data["calib_identity"]])
+    both = [data, mirrored(data)]
+
+    # the template, from neutral training views (and calibration frames) with landmarks
+    pts, poses = [], []
+    for d in both:
+        neutral = is_train & ~np.any(d["expression"] > 0, axis=1) & np.isfinite(d["dlib"][:, 0, 0])
+        ok_cal = calib_train & np.isfinite(d["calib_dlib"][:, 0, 0])
+        pts += [d["dlib"][neutral], d["calib_dlib"][ok_cal]]
+        poses += [d["pose"][neutral], d["calib_pose"][ok_cal]]
+    template = triangulate_template(np.concatenate(pts), np.concatenate(poses), res, focal)
+    log(f"template from {sum(len(p) for p in pts)} neutral views")
+
+    # the pose points: the candidate set that fits the training heads best
+    found = np.isfinite(data["dlib"][:, 0, 0])
+    scores = {}
+    for key, idx in POSE_POINT_SETS.items():
+        model = FaceModel(template, idx, names)
+        sel = np.nonzero(is_train & found)[0]
+        _, _, rot = sample_features(model, data["dlib"][sel], res, focal)
+        err = [rotation_error_deg(r, p) for r, p in zip(rot, data["pose"][sel]) if np.all(np.isfinite(r))]
+        scores[key] = float(np.median(err))
+        log(f"pose points {key}: median rotation error {scores[key]:.2f} deg (training heads)")
+    best = min(scores, key=scores.get)
+    model = FaceModel(template, POSE_POINT_SETS[best], names)
+
+    # features against the template and against each head's calibrated neutral face
+    xs, ys, parts = [], [], []
+    for d in both:
+        ref_by_seed = {}
+        for s, p in zip(d["calib_identity"], d["calib_dlib"]):
+            if np.all(np.isfinite(p)):
+                ref_by_seed[s] = model.calibrate(p, res, res, focal)
+        x_unc, _, _ = sample_features(model, d["dlib"], res, focal)
+        has_ref = np.array([s in ref_by_seed for s in d["identity"]])
+        refs = np.stack([ref_by_seed.get(s, template) for s in d["identity"]])
+        x_cal, _, _ = sample_features(model, d["dlib"], res, focal, refs)
+        x_cal[~has_ref] = np.nan
+        xs += [x_unc, x_cal]
+        ys += [d["expression"], d["expression"]]
+        parts += [np.zeros(len(x_unc), int), np.ones(len(x_cal), int)]
+    x, y, part = np.concatenate(xs), np.concatenate(ys), np.concatenate(parts)
+    train_rows = np.concatenate([is_train] * 4)
+    ok = np.all(np.isfinite(x), axis=1)
+    fit_rows = ok & train_rows
+    model.feature_mean = x[fit_rows].mean(0)
+    model.feature_std = x[fit_rows].std(0) + 1e-6
+    t0 = time.time()
+    model.weights = train_mlp((x[fit_rows] - model.feature_mean) / model.feature_std, y[fit_rows], hidden, epochs)
+    log(f"regressor: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
+
+    # held-out heads (not mirrored): how well it does where it was not fitted
+    held_rows = ok & ~train_rows
+    held_rows[2 * len(data["identity"]):] = False  # the mirrored copies
+    figures = {}
+    for label, p in (("uncalibrated", 0), ("calibrated", 1)):
+        rows = held_rows & (part == p)
+        err = np.abs(model.predict(x[rows]) - y[rows])
+        figures[label] = {"samples": int(rows.sum()), "mean_abs_error": float(err.mean()),
+                          "per_name": {n: round(float(e), 4) for n, e in zip(names, err.mean(0))}}
+        log(f"held-out heads, {label}: mean abs expression error {err.mean():.4f} over {rows.sum()} samples")
+    sel = np.nonzero(~is_train & found)[0]
+    _, _, rot = sample_features(model, data["dlib"][sel], res, focal)
+    err = [rotation_error_deg(r, p) for r, p in zip(rot, data["pose"][sel]) if np.all(np.isfinite(r))]
+    figures["median_rotation_error_deg"] = float(np.median(err))
+    log(f"held-out heads: median rotation error {np.median(err):.2f} deg")
+    model.metadata = {
+        "command": "python -m training.tracking_regressor --out assets/face_tracker.safetensors",
+        "pose_point_set": best,
+        "hidden": list(hidden),
+        "epochs": epochs,
+        "training_heads": int(len(seeds) - len(held)),
+        "held_out_heads": int(len(held)),
+        "samples": int(len(data["identity"])),
+        "resolution": res,
+        "focal": focal,
+        "held_out": figures,
+        "features": "offsets of the 68 landmarks from the reference face in the head's frontal plane "
+                    "(template eye-corner distance units, x then y per point) + yaw, pitch (radians)",
+    }
+    return model
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from training.tracking_data import load_shards, write_shards
+
+    ap = argparse.ArgumentParser(description="train the face tracker's template and expression regressor")
+    ap.add_argument("--out", default=str(FACE_MODEL_FILE))
+    ap.add_argument("--data", default="runs/tracking/train", help="landmark shards (rendered here when missing)")
+    ap.add_argument("--first-seed", type=int, default=500_000)
+    ap.add_argument("--identities", type=int, default=320)
+    ap.add_argument("--views", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=400)
+    ap.add_argument("--hidden", default="128,128")
+    args = ap.parse_args(argv)
+    paths = write_shards(args.data, args.first_seed, args.identities, args.views)
+    data = load_shards(paths)
+    hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+    model = fit_face_model(data, hidden=hidden, epochs=args.epochs)
+    model.save(args.out)
+    print(json.dumps(model.metadata["held_out"], indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
