@@ -24,6 +24,17 @@ def run_studio(argv=None) -> int:
         print(f"avatar-studio: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     if args.session:
-        window.open_session(args.session)
+        from PySide6.QtWidgets import QMessageBox
+
+        from app.session import read_session
+
+        # checked before the window takes it: a malformed session is one dialog and the
+        # studio runs on (an exception here would end the process before the window shows)
+        try:
+            read_session(args.session)
+        except ValueError as e:
+            QMessageBox.critical(window, "Open session", str(e).splitlines()[0])
+        else:
+            window.open_session(args.session)
     window.show()
     return app.exec()
