@@ -12,18 +12,19 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from app.document import StudioDocument
 from app.panels.camera import CameraPanel
+from app.panels.common import set_quietly
 from app.panels.expression import ExpressionPanel
 from app.panels.identity import IdentityPanel
 from app.panels.lighting import LightingPanel
 from app.panels.render_settings import RenderPanel
 from app.render_view import RenderView
 from app.render_worker import RenderScheduler
+from app.session import SESSION_FORMAT, read_session
 from core.checkpoint import DEFAULT_MODEL, CheckpointError
 from core.engine import InferenceEngine
 from core.fileio import atomic_write_text
 from core.state import AvatarState, OrbitPose
 
-SESSION_FORMAT = "avatar-studio/session"
 AUTOSAVE_MS = 30_000
 
 
@@ -248,30 +249,19 @@ class MainWindow(QMainWindow):
     def open_session(self, path) -> bool:
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-            if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
-                raise ValueError("not an Avatar Studio session")
-            state = AvatarState.from_json(data["state"])
-        except OSError as e:
-            self._error("Open session", f"{path}: cannot read ({e.strerror or e})")
+            session = read_session(path)
+        except ValueError as e:
+            self._error("Open session", str(e))
             return False
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
-            self._error("Open session", f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        if session.model and Path(session.model).resolve() != Path(self.model_path).resolve() \
+                and not self.open_model(session.model):
             return False
-        model = data.get("model")
-        if model and Path(model).resolve() != Path(self.model_path).resolve() and not self.open_model(model):
-            return False
-        if state.identity.latent.size != self.engine.cfg.latent_dim:
+        if session.state.identity.latent.size != self.engine.cfg.latent_dim:
             self._error("Open session", f"{path}: its identity does not fit this model")
             return False
-        panel = data.get("identity_panel", {})
-        p = self.identity_panel
-        for w, key in ((p.seed, "seed"), (p.seed_b, "seed_b"), (p.truncation, "truncation"), (p.mix, "mix")):
-            if key in panel:
-                w.blockSignals(True)
-                w.setValue(panel[key])
-                w.blockSignals(False)
-        self.doc.reset(state)
+        for key, value in session.identity_panel.items():
+            set_quietly(getattr(self.identity_panel, key), value)
+        self.doc.reset(session.state)
         self._remember(path)
         return True
 

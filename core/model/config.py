@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, fields
 from core.expression import DEFAULT_EXPRESSION_NAMES, validate_names
 
 
+# Keys older checkpoints carry that no longer mean anything; read and dropped.
+# coarse_samples / importance_samples (until 2026-11-23): written into every checkpoint,
+# never read (the sampling plan has always come from the renderer's quality levels).
+RETIRED_KEYS = frozenset({"coarse_samples", "importance_samples"})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     latent_dim: int = 128            # identity latent (auto-decoded code or GAN z)
@@ -32,9 +38,6 @@ class ModelConfig:
     # thousands of steps to give an expression any visible effect (measured: 0% of pixels
     # moved by a smile after 1,400 steps at gain 1).
     expression_blend_gain: float = 16.0
-    # Volume rendering (EG3D's numbers for the naive path).
-    coarse_samples: int = 48
-    importance_samples: int = 48
     density_grid_resolution: int = 32
     density_bias: float = -1.0       # raw density offset: empty space at initialisation
 
@@ -64,6 +67,7 @@ class ModelConfig:
     @classmethod
     def from_json(cls, data: dict) -> "ModelConfig":
         known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config key(s): {', '.join(unknown)}")

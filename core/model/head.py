@@ -19,10 +19,9 @@ from core.model.config import ModelConfig
 from core.model.networks import (
     Decoder, ExpressionBlend, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
 )
-from core.model.rendering import (
-    DensityGrid, band_depths, composite, composite_weights, importance_depths, proposal_band, ray_box_bounds,
-    stratified_depths,
-)
+from core.model.rendering import DensityGrid, SamplingPlan, VolumeRenderer
+
+__all__ = ["GBuffer", "IdentityFeatures", "NeuralHeadModel", "SamplingPlan", "ShadedFrame", "Surface"]
 
 
 class IdentityFeatures(NamedTuple):
@@ -74,19 +73,6 @@ class ShadedFrame:
     alpha: torch.Tensor
 
 
-@dataclass(frozen=True)
-class SamplingPlan:
-    """How rays are sampled. `naive`: EG3D's stratified + importance everywhere.
-    Otherwise: grid-guided band with `band_samples` network samples per hit ray."""
-
-    naive: bool = False
-    coarse: int = 48
-    importance: int = 48
-    band_samples: int = 12
-    grid_lookups: int = 64
-    jitter: bool = False
-
-
 class NeuralHeadModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -100,6 +86,7 @@ class NeuralHeadModel(nn.Module):
                                         cfg.superres_layers)
         self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
         self.lighting_residual = LightingResidual(cfg)
+        self.renderer = VolumeRenderer(6 + cfg.shading_features, cfg.density_grid_resolution)
         self.register_buffer("prior_mean", torch.zeros(cfg.latent_dim))
         self.register_buffer("prior_basis", torch.eye(cfg.latent_dim))
 
@@ -132,55 +119,22 @@ class NeuralHeadModel(nn.Module):
         return self.decoder.density(sample_triplanes(planes, points))
 
     def density_grid(self, planes, resolution: int | None = None) -> DensityGrid:
-        res = resolution or self.cfg.density_grid_resolution
-        with torch.no_grad():
-            return DensityGrid.build(lambda p: self.sample_density(p, planes), res, device=planes.device)
+        return self.renderer.density_grid(lambda p: self.sample_density(p, planes), planes.device, resolution)
 
-    # -- ray marching ----------------------------------------------------------------------------
-    def _integrate(self, planes, origins, dirs, depths):
-        n_rays, n_samples = depths.shape
-        pts = (origins[:, None] + dirs[:, None] * depths[..., None]).reshape(-1, 3)
-        sigma, albedo, normal, feats = self.query(planes, pts)
-        values = torch.cat([albedo, normal, feats], -1).reshape(n_rays, n_samples, -1)
-        out, alpha, depth, _ = composite(sigma.reshape(n_rays, n_samples), values, depths)
-        return out, alpha, depth
+    def field(self, planes):
+        """The head as a radiance field for the renderer: points -> density and the
+        unshaded G-buffer values [albedo, normal, shading features]."""
+        def radiance(points):
+            sigma, albedo, normal, feats = self.query(planes, points)
+            return sigma, torch.cat([albedo, normal, feats], -1)
+
+        return radiance
 
     def march(self, planes, origins, dirs, plan: SamplingPlan, grid: DensityGrid | None = None,
               chunk: int = 512, generator=None):
         """Rays (N, 3) -> premultiplied [albedo, normal, features] (N, 6+F), alpha, depth x alpha."""
-        n = origins.shape[0]
-        c_out = 6 + self.cfg.shading_features
-        out = origins.new_zeros(n, c_out)
-        alpha = origins.new_zeros(n)
-        depth = origins.new_zeros(n)
-        t0, t1, valid = ray_box_bounds(origins, dirs)
-        if plan.naive:
-            idx = valid.nonzero()[:, 0]
-        else:
-            if grid is None:
-                grid = self.density_grid(planes)
-            a, b, hit = proposal_band(grid, origins[valid], dirs[valid], t0[valid], t1[valid], plan.grid_lookups)
-            idx = valid.nonzero()[:, 0][hit]
-            t0, t1 = t0.clone(), t1.clone()
-            t0[valid], t1[valid] = a, b
-        for s in range(0, idx.numel(), chunk):
-            i = idx[s:s + chunk]
-            o, d, ta, tb = origins[i], dirs[i], t0[i], t1[i]
-            if plan.naive:
-                coarse = stratified_depths(ta, tb, plan.coarse, plan.jitter, generator)
-                with torch.no_grad():
-                    sig = self.sample_density(
-                        (o[:, None] + d[:, None] * coarse[..., None]).reshape(-1, 3), planes
-                    ).reshape(coarse.shape)
-                    w = composite_weights(sig, coarse)
-                    w = torch.cat([w[:, :1], w], -1)  # one weight per coarse depth
-                fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
-                depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
-            else:
-                depths = band_depths(ta, tb, plan.band_samples, plan.jitter, generator)
-            o_c, a_c, d_c = self._integrate(planes, o, d, depths)
-            out[i], alpha[i], depth[i] = o_c, a_c, d_c
-        return out, alpha, depth
+        return self.renderer.march(self.field(planes), lambda p: self.sample_density(p, planes), origins, dirs,
+                                   plan, grid, chunk, generator)
 
     def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
                        grid: DensityGrid | None = None, generator=None) -> GBuffer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -136,3 +137,79 @@ def band_depths(a, b, n: int, jitter: bool = False, generator=None):
         return stratified_depths(a, b, n, True, generator)
     u = torch.linspace(0.0, 1.0, n, device=a.device, dtype=a.dtype)
     return a[:, None] + (b - a)[:, None] * u
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How rays are sampled. `naive`: EG3D's stratified + importance everywhere.
+    Otherwise: grid-guided band with `band_samples` network samples per hit ray."""
+
+    naive: bool = False
+    coarse: int = 48
+    importance: int = 48
+    band_samples: int = 12
+    grid_lookups: int = 64
+    jitter: bool = False
+
+
+# A radiance field as the renderer sees it: points (N, 3) -> density (N,), values (N, C);
+# and its density alone (cheaper: for the coarse pass and the occupancy grid).
+FieldFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+DensityFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class VolumeRenderer:
+    """Marches rays through any field: bounds each ray by the scene box, places samples
+    (naive, or in the band a density grid finds) and composites the field's values.
+    Holds no weights: the model calls it with its field (nerfstudio's and EG3D's split)."""
+
+    def __init__(self, channels: int, grid_resolution: int):
+        self.channels = channels
+        self.grid_resolution = grid_resolution
+
+    def density_grid(self, density: DensityFn, device, resolution: int | None = None) -> DensityGrid:
+        with torch.no_grad():
+            return DensityGrid.build(density, resolution or self.grid_resolution, device=device)
+
+    def march(self, field: FieldFn, density: DensityFn, origins, dirs, plan: SamplingPlan,
+              grid: DensityGrid | None = None, chunk: int = 512, generator=None):
+        """Rays (N, 3) -> premultiplied values (N, C), alpha (N,), depth x alpha (N,)."""
+        n = origins.shape[0]
+        out = origins.new_zeros(n, self.channels)
+        alpha = origins.new_zeros(n)
+        depth = origins.new_zeros(n)
+        t0, t1, valid = ray_box_bounds(origins, dirs)
+        if plan.naive:
+            idx = valid.nonzero()[:, 0]
+        else:
+            if grid is None:
+                grid = self.density_grid(density, origins.device)
+            a, b, hit = proposal_band(grid, origins[valid], dirs[valid], t0[valid], t1[valid], plan.grid_lookups)
+            idx = valid.nonzero()[:, 0][hit]
+            t0, t1 = t0.clone(), t1.clone()
+            t0[valid], t1[valid] = a, b
+        for s in range(0, idx.numel(), chunk):
+            i = idx[s:s + chunk]
+            o, d, ta, tb = origins[i], dirs[i], t0[i], t1[i]
+            if plan.naive:
+                coarse = stratified_depths(ta, tb, plan.coarse, plan.jitter, generator)
+                with torch.no_grad():
+                    sig = density((o[:, None] + d[:, None] * coarse[..., None]).reshape(-1, 3)).reshape(coarse.shape)
+                    w = composite_weights(sig, coarse)
+                    w = torch.cat([w[:, :1], w], -1)  # one weight per coarse depth
+                fine = importance_depths(coarse, w, plan.importance, plan.jitter, generator)
+                depths, _ = torch.sort(torch.cat([coarse, fine], -1), -1)
+            else:
+                depths = band_depths(ta, tb, plan.band_samples, plan.jitter, generator)
+            out[i], alpha[i], depth[i] = self.integrate(field, o, d, depths)
+        return out, alpha, depth
+
+    @staticmethod
+    def integrate(field: FieldFn, origins, dirs, depths):
+        """The field's values composited along rays at the given depths (R, S)."""
+        n_rays, n_samples = depths.shape
+        pts = (origins[:, None] + dirs[:, None] * depths[..., None]).reshape(-1, 3)
+        sigma, values = field(pts)
+        out, alpha, depth, _ = composite(sigma.reshape(n_rays, n_samples), values.reshape(n_rays, n_samples, -1),
+                                         depths)
+        return out, alpha, depth

@@ -110,6 +110,5 @@ def test_opening_a_session_with_a_malformed_state_shows_one_dialog_each(studio, 
     open_each(studio, tmp_path, [c for c in CASES if c not in NEEDS_MAIN_WINDOW])
 
 
-@pytest.mark.xfail(strict=True, reason="MainWindow.open_session must use app.session.read_session")
 def test_opening_a_session_malformed_outside_its_state_shows_one_dialog_each(studio, tmp_path):
     open_each(studio, tmp_path, NEEDS_MAIN_WINDOW)

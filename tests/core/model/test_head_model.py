@@ -79,40 +79,45 @@ def test_importance_samples_follow_the_weights():
     assert abs(fine.mean().item() - 0.3) < 0.02 and fine.std().item() < 0.05
 
 
-class SphereModel(NeuralHeadModel):
-    """The tiny model with an analytic density: an opaque sphere with a painted albedo."""
-
-    def query(self, planes, points):
-        r = points.norm(dim=-1)
-        sigma = 400.0 * torch.sigmoid((0.3 - r) / 0.004)
-        albedo = torch.stack([0.5 + 0.5 * torch.sin(30 * points[:, 0]), 0.5 + 0.4 * torch.cos(25 * points[:, 1]),
-                              0.5 + 0.3 * torch.sin(20 * points[:, 2])], -1)
-        normal = points / r.clamp_min(1e-6)[:, None]
-        return sigma, albedo, normal, torch.zeros(points.shape[0], self.cfg.shading_features)
-
-    def sample_density(self, points, planes):
-        return self.query(planes, points)[0]
+def sphere_field(points):
+    """An analytic radiance field: an opaque sphere of radius 0.3 with a painted albedo
+    (values: albedo and normal), for the renderer on its own, with no model."""
+    r = points.norm(dim=-1)
+    sigma = 400.0 * torch.sigmoid((0.3 - r) / 0.004)
+    albedo = torch.stack([0.5 + 0.5 * torch.sin(30 * points[:, 0]), 0.5 + 0.4 * torch.cos(25 * points[:, 1]),
+                          0.5 + 0.3 * torch.sin(20 * points[:, 2])], -1)
+    return sigma, torch.cat([albedo, points / r.clamp_min(1e-6)[:, None]], -1)
 
 
 def psnr(a, b):
     return 10 * math.log10(1.0 / float(((a - b) ** 2).mean()))
 
 
-def test_grid_guided_band_sampling_matches_dense_marching(tiny_config):
+def test_grid_guided_band_sampling_matches_dense_marching():
     """The fast path agrees with a dense reference on a surface-like density, and skips
     rays that miss."""
-    torch.manual_seed(0)
-    model = SphereModel(tiny_config).eval()
-    planes = torch.zeros(3, 1, 2, 2)
+    from core.model.rendering import VolumeRenderer
+
+    renderer = VolumeRenderer(channels=6, grid_resolution=32)
+    density = lambda p: sphere_field(p)[0]  # noqa: E731
     o, d = generate_rays(orbit(20, 10), 48, 48)
-    sh = SphericalHarmonicsLighting.preset("key-left").as_tensor()
     with torch.no_grad():
-        grid = DensityGrid.build(lambda p: model.sample_density(p, planes), 32)
-        ref = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True, coarse=256, importance=256))), sh, (1, 1, 1))
-        naive = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(naive=True))), sh, (1, 1, 1))
-        fast = model.shade(model.surface(model.render_gbuffer(planes, o, d, 48, 48, SamplingPlan(band_samples=12), grid)), sh, (1, 1, 1))
-    assert psnr(naive.rgb, ref.rgb) > 40
-    assert psnr(fast.rgb, ref.rgb) > 40
-    assert (fast.alpha - ref.alpha).abs().max() < 0.05
+        grid = renderer.density_grid(density, "cpu")
+        ref = renderer.march(sphere_field, density, o, d, SamplingPlan(naive=True, coarse=256, importance=256))
+        naive = renderer.march(sphere_field, density, o, d, SamplingPlan(naive=True))
+        fast = renderer.march(sphere_field, density, o, d, SamplingPlan(band_samples=12), grid)
+    albedo = lambda r: r[0][:, :3]  # noqa: E731  premultiplied albedo, the image the field paints
+    assert psnr(albedo(naive), albedo(ref)) > 40
+    # the band's 12 samples against 512: the raw albedo (no super-resolution, no shading
+    # over white, which put this at > 40 dB when the test went through the whole model)
+    assert psnr(albedo(fast), albedo(ref)) > 34
+    assert (fast[1] - ref[1]).abs().max() < 0.05
     # background rays were skipped: the silhouette is right and the corners are empty
-    assert fast.alpha[0, 0] == 0 and fast.alpha[fast.alpha.shape[0] // 2, fast.alpha.shape[1] // 2] > 0.99
+    alpha = fast[1].reshape(48, 48)
+    assert alpha[0, 0] == 0 and alpha[24, 24] > 0.99
+    # depth: where the central ray meets the sphere (|o + t d| = 0.3, the nearer root)
+    centre = 24 * 48 + 24
+    oc, dc = o[centre].double(), d[centre].double()
+    b, c = float(oc @ dc), float(oc @ oc) - 0.09
+    t_true = -b - math.sqrt(b * b - c)
+    assert float(fast[2][centre] / fast[1][centre]) == pytest.approx(t_true, abs=0.01)
