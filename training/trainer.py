@@ -296,7 +296,7 @@ class Trainer:
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as e:
             raise ValueError(f"{path}: unreadable training checkpoint ({str(e).splitlines()[0]})") from None
-        if json.loads(meta["model_config"]) != self.model_cfg.to_json():
+        if ModelConfig.from_json(json.loads(meta["model_config"])) != self.model_cfg:
             raise ValueError(f"{path}: made with another model configuration; use a new --out")
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         with torch.no_grad():
