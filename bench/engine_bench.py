@@ -5,7 +5,6 @@ image agreement with a dense reference render. Ratios come from one run on one m
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 
 from core.engine import QUALITY_LEVELS, InferenceEngine
 from core.lighting import SphericalHarmonicsLighting, rotation_matrix
+from core.metrics import psnr
 from core.model.head import SamplingPlan
 from core.state import OrbitPose
 
@@ -33,11 +33,6 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return f"{cpu} ({torch.get_num_threads()} threads)"
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 99.0 if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def _sync(engine):

@@ -20,16 +20,12 @@ import numpy as np
 from core.engine import InferenceEngine
 from core.expression import Expression, load_expression_presets
 from core.identity import Identity
+from core.metrics import psnr
 from core.lighting import SphericalHarmonicsLighting
 from core.state import AvatarState, OrbitPose, RenderSettings
 from training.data import HeadDataset
 
 RELIGHT = ("key-left", "key-right", "top")
-
-
-def psnr(a, b) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def sample_state(engine, sample, identity: Identity, lighting, res, quality: str = "refined"):

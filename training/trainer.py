@@ -344,15 +344,17 @@ def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
 
 
 def _training_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("training device cuda: no CUDA device on this machine")
+    """The project's device choice (core.engine.select_device); under torchrun each rank
+    takes its own GPU."""
+    from core.engine import select_device
+
+    try:
+        device = select_device(name)
+    except ValueError as e:
+        raise ValueError(f"training {e}") from None
+    if device.type == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if name != "cpu":
-        raise ValueError(f"training device {name!r}: use auto, cpu or cuda")
-    return torch.device("cpu")
+    return device
 
 
 def _init_distributed() -> tuple[int, int]:
