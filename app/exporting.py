@@ -22,13 +22,13 @@ class Exporter:
         job.finished.connect(lambda r: self.w.statusBar().showMessage(str(r), 8000))
         job.failed.connect(lambda m: self.w.statusBar().showMessage(f"{title}: {m}", 8000))
         self.jobs.append(job)
-        return job
+        return job.start()
 
     def shutdown(self):
         for job in self.jobs:
             job.cancel()
         for job in self.jobs:
-            job.done.wait(timeout=60)
+            job.wait(timeout=60)
 
     # -- the work (also called directly by tests) --------------------------------------
     def export_mesh(self, path, cfg: MeshExportConfig = MeshExportConfig(), show_dialog=True) -> Job:

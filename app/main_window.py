@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
             self.gallery.shutdown()
         if getattr(self, "viewport", None) is not None:
             self.viewport.shutdown()
-        for dock in getattr(self, "_docks", []):
+        for dock in getattr(self, "docks", {}).values():
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.identity_panel = IdentityPanel(self.doc, lambda: self.engine)
@@ -114,35 +114,38 @@ class MainWindow(QMainWindow):
             from PySide6.QtWidgets import QLabel
 
             geometry = QLabel("The geometry viewport needs an OpenGL display.")
-        self._docks = [
-            self._dock("Identity", self.identity_panel, left),
-            self._dock("Render", self.render_panel, left),
-            self._dock("Camera", self.camera_panel, left),
-            self._dock("Geometry", geometry, left),
-            self._dock("Expression", self.expression_panel, right),
-            self._dock("Lighting", self.lighting_panel, right),
-            self._dock("Gallery", self.gallery, left),
-            self._dock("SH coefficients", self.sh_panel, right),
-            self._dock("Performance", self.perf_plot, Qt.DockWidgetArea.BottomDockWidgetArea),
-            self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea),
+        docks = [
+            ("Identity", self.identity_panel, left),
+            ("Render", self.render_panel, left),
+            ("Camera", self.camera_panel, left),
+            ("Geometry", geometry, left),
+            ("Expression", self.expression_panel, right),
+            ("Lighting", self.lighting_panel, right),
+            ("Gallery", self.gallery, left),
+            ("SH coefficients", self.sh_panel, right),
+            ("Performance", self.perf_plot, Qt.DockWidgetArea.BottomDockWidgetArea),
+            ("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea),
         ]
+        self.docks = {title: self._dock(title, widget, area) for title, widget, area in docks}
+        d = self.docks
         self.timeline.render_button.clicked.connect(lambda: self.exporter.video_dialog("timeline"))
-        self._docks[9].hide()  # View > Timeline shows it
-        self.tabifyDockWidget(self._docks[0], self._docks[6])
-        self.tabifyDockWidget(self._docks[5], self._docks[7])
-        self._docks[5].raise_()
-        self._docks[8].hide()  # View > Performance shows it
+        d["Timeline"].hide()  # View > Timeline shows it
+        self.tabifyDockWidget(d["Identity"], d["Gallery"])
+        self.tabifyDockWidget(d["Lighting"], d["SH coefficients"])
+        d["Lighting"].raise_()
+        d["Performance"].hide()  # View > Performance shows it
         if hasattr(self, "view_menu"):
             self._refresh_view_menu()
 
     def _refresh_view_menu(self):
         self.view_menu.clear()
-        for dock in self._docks:
+        d = self.docks
+        for dock in d.values():
             self.view_menu.addAction(dock.toggleViewAction())
-        self.tabifyDockWidget(self._docks[0], self._docks[1])
-        self._docks[0].raise_()
-        self.resizeDocks([self._docks[2], self._docks[4]], [360, 380], Qt.Orientation.Horizontal)
-        self.resizeDocks([self._docks[0], self._docks[2], self._docks[3]], [220, 200, 380], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(d["Identity"], d["Render"])
+        d["Identity"].raise_()
+        self.resizeDocks([d["Camera"], d["Expression"]], [360, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["Identity"], d["Camera"], d["Geometry"]], [220, 200, 380], Qt.Orientation.Vertical)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")

@@ -5,7 +5,6 @@ right, zoom with the wheel; shading lit (same SH lighting as the neural view), n
 wireframe; optionally follows the neural view's camera."""
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
@@ -137,31 +136,35 @@ class GeometryViewport(QWidget):
         self.gl.update()  # lighting or camera: just redraw
 
     def _extract(self):
+        from app.jobs import Job
+
         state = self.doc.state
-        self._key = (state.identity.key(), state.expression.key())
+        self._key = key = (state.identity.key(), state.expression.key())
         engine = self.engine_ref()
         self.status.setText("extracting mesh...")
 
-        def work(key=self._key):
+        def work(_report, _cancelled):
             from core.export.mesh import MeshExportConfig, extract_mesh
 
-            try:
-                mesh = extract_mesh(engine, state, MeshExportConfig(resolution=self.GRID, metres=False))
-            except Exception as e:  # noqa: BLE001 (shown, never fatal)
-                self.status.setText(f"mesh: {str(e).splitlines()[0]}")
-                return
-            if key == self._key:  # a newer head replaces this one
-                colors = np.asarray(mesh.visual.vertex_colors)[:, :3] / 255.0
-                self.gl.mesh_ready.emit((np.asarray(mesh.vertices), np.asarray(mesh.faces), colors))
-                self.status.setText(f"{len(mesh.faces)} faces")
+            mesh = extract_mesh(engine, state, MeshExportConfig(resolution=self.GRID, metres=False))
+            colors = np.asarray(mesh.visual.vertex_colors)[:, :3] / 255.0
+            return key, (np.asarray(mesh.vertices), np.asarray(mesh.faces), colors)
 
-        self._threads = [t for t in getattr(self, "_threads", []) if t.is_alive()]
-        thread = threading.Thread(target=work, daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        job = Job(self, "Extracting mesh", work, show_dialog=False)
+        job.finished.connect(self._mesh_extracted)
+        job.failed.connect(lambda reason: self.status.setText(f"mesh: {reason}"))
+        self._jobs = [j for j in getattr(self, "_jobs", []) if not j.done.is_set()] + [job]
+        job.start()
+
+    def _mesh_extracted(self, result):
+        """GUI thread: show the mesh unless a newer head has been asked for meanwhile."""
+        key, mesh = result
+        if key == self._key:
+            self.gl.mesh_ready.emit(mesh)
+            self.status.setText(f"{len(mesh[1])} faces")
 
     def shutdown(self):
         """Wait for mesh extractions in flight (they cannot be interrupted midway)."""
         self._debounce.stop()
-        for t in getattr(self, "_threads", []):
-            t.join(timeout=60)
+        for job in getattr(self, "_jobs", []):
+            job.wait(timeout=60)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 from PySide6.QtCore import QSize, Signal
@@ -32,8 +31,7 @@ class IdentityGallery(QWidget):
         layout.addWidget(self.list)
         layout.addWidget(more)
         self.thumbnail_ready.connect(self._add)
-        self._stop = threading.Event()
-        self._thread = None
+        self._job = None
         self.page = 0
         self.thumbnails_done = 0
 
@@ -46,34 +44,34 @@ class IdentityGallery(QWidget):
 
     def next_page(self):
         self.shutdown()
-        self._stop.clear()
         self.list.clear()
         seeds = list(range(self.page * self.COUNT, (self.page + 1) * self.COUNT))
         self.page += 1
         engine, base = self.engine_ref(), self.doc.state
         truncation = 0.7
 
-        def work():
+        def work(_report, cancelled):
             for seed in seeds:
-                if self._stop.is_set():
+                if cancelled():
                     return
                 state = base.with_(identity=engine.sample_identity(seed, truncation), camera=OrbitPose(yaw=15),
                                    render=RenderSettings(64, "preview"))
                 frame = engine.render(state, "preview", keep=False).frame
                 img = (np.clip(frame.rgb.numpy(), 0, 1) * 255).astype(np.uint8)
-                try:
+                try:  # queued to _add on the GUI thread (the gallery lives there)
                     self.thumbnail_ready.emit(seed, np.ascontiguousarray(img))
                 except RuntimeError:  # the gallery was closed meanwhile
                     return
 
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
+        from app.jobs import Job
+
+        self._job = Job(self, "Gallery", work, show_dialog=False).start()
 
     def shutdown(self):
         """Stop rendering thumbnails (waits for the one in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._job is not None:
+            self._job.cancel()
+            self._job.wait(timeout=30)
 
     def _add(self, seed, img):
         h, w = img.shape[:2]
