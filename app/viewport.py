@@ -107,6 +107,9 @@ class GeometryViewport(QWidget):
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.timeout.connect(self._extract)
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.timeout.connect(self.gl.update)
         doc.state_changed.connect(self._state_changed)
         self._debounce.start(0)
 
@@ -133,7 +136,14 @@ class GeometryViewport(QWidget):
         key = (state.identity.key(), state.expression.key())
         if key != self._key:
             self._debounce.start(300)  # re-extract once the sliders rest
-        self.gl.update()  # lighting or camera: just redraw
+        # lighting or camera: just redraw, at most 4 times a second while something is
+        # dragged (software GL under the neural view's drags cost it frames: measured
+        # camera drag 17 -> see docs/benchmarks.md)
+        if self.doc.interactive:
+            if not self._redraw.isActive():
+                self._redraw.start(250)
+        else:
+            self.gl.update()
 
     def _extract(self):
         from app.jobs import Job

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.engine import QUALITY_LEVELS, InferenceEngine
+from core.engine import QUALITY_LEVELS, InferenceEngine, QualityLevel
 from core.lighting import SphericalHarmonicsLighting, rotation_matrix
 from core.metrics import psnr
 from core.model.head import SamplingPlan
 from core.state import OrbitPose
 
 REFERENCE_PLAN = SamplingPlan(naive=True, coarse=192, importance=192)
+REFERENCE = QualityLevel("reference", 1.0, REFERENCE_PLAN)
 
 
 def device_name(device: torch.device) -> str:
@@ -79,7 +80,7 @@ def run_benchmark(engine: InferenceEngine, resolutions=(32, 64, 128), repeats: i
             row[f"{quality}_fps"] = 1.0 / sec
             row[f"{quality}_ms"] = sec * 1e3
         # agreement with a dense reference (384 samples per ray) of the same state
-        ref_g = engine._render_gbuffer(state, state.expression, res, REFERENCE_PLAN, {})
+        ref_g = engine._render_gbuffer(state, state.expression, res, REFERENCE, {})
         ref = engine.shade(engine.model.surface(ref_g), state).rgb
         truth = ground_truth_render(truth_model, state, res) if truth_model is not None else None
         images = {q: engine.render(state, q, res).frame.rgb for q in ("preview", "naive", "refined")}

@@ -34,10 +34,13 @@ class QualityLevel:
     name: str
     resolution_scale: float  # neural resolution = output / superres_factor * scale
     plan: SamplingPlan
+    # occupancy grid side; None: the model's. The preview's coarser grid halves its
+    # build time (~31 -> ~13 ms), which every expression or identity drag pays.
+    grid_resolution: int | None = None
 
 
 QUALITY_LEVELS = {
-    "preview": QualityLevel("preview", 0.5, SamplingPlan(band_samples=16, grid_lookups=32)),
+    "preview": QualityLevel("preview", 0.5, SamplingPlan(band_samples=16, grid_lookups=32), grid_resolution=24),
     "refined": QualityLevel("refined", 1.0, SamplingPlan(band_samples=32, grid_lookups=64)),
     "naive": QualityLevel("naive", 1.0, SamplingPlan(naive=True)),
 }
@@ -138,7 +141,8 @@ class InferenceEngine:
         return torch.autocast("cpu", enabled=False)
 
     def planes_for(self, identity: Identity, expression):
-        """(planes (3, C, R, R), density grid) for an identity and expression, cached.
+        """[planes (3, C, R, R), {grid resolution: density grid}] for an identity and
+        expression, cached.
         Safe to call from several threads (the caches are shared)."""
         with self._lock:
             return self._planes_for(identity, expression)
@@ -162,12 +166,15 @@ class InferenceEngine:
         self._planes_cache.put(key, entry)
         return entry
 
-    def density_grid_for(self, identity: Identity, expression):
+    def density_grid_for(self, identity: Identity, expression, resolution: int | None = None):
+        """The occupancy grid of (identity, expression), cached per grid resolution."""
         with self._lock:
             entry = self._planes_for(identity, expression)
-            if entry[1] is None:
-                entry[1] = self.model.density_grid(entry[0])
-            return entry[1]
+            grids = entry[1] if entry[1] is not None else {}
+            entry[1] = grids
+            if resolution not in grids:
+                grids[resolution] = self.model.density_grid(entry[0], resolution)
+            return grids[resolution]
 
     def sample_density(self, points, identity: Identity, expression) -> torch.Tensor:
         """Density at world points (N, 3) for mesh extraction, in chunks, on the engine's device."""
@@ -202,7 +209,7 @@ class InferenceEngine:
             surface = self._surface_cache.get(key)
             relit_only = surface is not None
             if surface is None:
-                surface = self.model.surface(self._render_gbuffer(state, expression, res, level.plan, timings))
+                surface = self.model.surface(self._render_gbuffer(state, expression, res, level, timings))
                 if keep:
                     self._surface_cache.put(key, surface)
             t = time.perf_counter()
@@ -210,14 +217,15 @@ class InferenceEngine:
             timings["shade"] = (time.perf_counter() - t) * 1e3
         return RenderResult(frame, quality, res, timings, relit_only)
 
-    def _render_gbuffer(self, state, expression, res, plan: SamplingPlan, timings) -> GBuffer:
+    def _render_gbuffer(self, state, expression, res, level: QualityLevel, timings) -> GBuffer:
+        plan = level.plan
         t = time.perf_counter()
         planes = self.planes_for(state.identity, expression)[0]
         timings["planes"] = (time.perf_counter() - t) * 1e3
         grid = None
         if not plan.naive:
             t = time.perf_counter()
-            grid = self.density_grid_for(state.identity, expression)
+            grid = self.density_grid_for(state.identity, expression, level.grid_resolution)
             timings["grid"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         origins, dirs = generate_rays(state.camera.to_camera(), res, res, device=self.device)
