@@ -10,10 +10,11 @@ the landmarks the pose is fitted to, and the expression regressor.
    cameras are known, then made left-right symmetric.
 3. The pose points: of a few candidate sets, the one whose fitted poses are nearest the
    truth on the training heads.
-4. The regressor: an MLP from pose-normalised landmark offsets (FaceModel.features) to the
-   17 weights, trained on the training heads both against the template (uncalibrated)
-   and against each head's own calibrated neutral face; every sample also mirrored
-   (left and right swap). The last heads are held out for the figures in the metadata.
+4. The regressors: MLPs from pose-normalised landmark offsets and the fitted angles
+   (FaceModel.features) to the 17 weights and to a correction of the fitted angles,
+   trained on the training heads both against the template (uncalibrated) and against
+   each head's own calibrated neutral face; every sample also mirrored (left and right
+   swap). The last heads are held out for the figures in the metadata.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.camera import DEFAULT_FOCAL
-from core.tracking.face_model import FACE_MODEL_FILE, FaceModel
+from core.tracking.face_model import FACE_MODEL_FILE, POSE_OUTPUT_SCALE, FaceModel
 from core.tracking.pose import HeadPose, rotation_from_orbit_angles
 
 # iBUG 68: the index each point takes in the mirror image
@@ -103,12 +104,11 @@ def rotation_error_deg(fit_rotation: np.ndarray, pose) -> float:
 
 def sample_features(model: FaceModel, points: np.ndarray, resolution: int, focal: float,
                     references: np.ndarray | None = None):
-    """Fitted poses and regressor features for many samples (NaN rows where a sample's
-    landmarks are missing or the pose fit fails). `references`: one reference face per
-    sample (calibrated), or None for the template."""
+    """Regressor features, fitted (PnP) angles and rotations for many samples (NaN rows
+    where a sample's landmarks are missing or the fit fails). `references`: one
+    reference face per sample (calibrated), or None for the template."""
     n = len(points)
-    feats = np.full((n, 68 * 2 + 2), np.nan)
-    poses = np.full((n, 3), np.nan)
+    feats = np.full((n, 68 * 2 + 3), np.nan)
     rotations = np.full((n, 3, 3), np.nan)
     for i in range(n):
         if not np.all(np.isfinite(points[i])):
@@ -118,15 +118,28 @@ def sample_features(model: FaceModel, points: np.ndarray, resolution: int, focal
             fit = model.fit_pose(points[i], resolution, resolution, focal, ref)
         except ValueError:
             continue
-        feats[i] = model.expression_features(points[i], fit, resolution, resolution, focal, ref)
-        poses[i], rotations[i] = fit.pose.as_array(), fit.rotation
-    return feats, poses, rotations
+        feats[i] = model.features(points[i], fit, resolution, resolution, focal, ref)
+        rotations[i] = fit.rotation
+    return feats, np.degrees(feats[:, -3:]), rotations
 
 
-def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(128, 128), epochs: int = 400, batch: int = 256,
-              lr: float = 2e-3, weight_decay: float = 1e-4, seed: int = 0):
-    """MLP weights [(W, b)] fitted with a loss that is the squared error, except that an
-    output past 0 for a target of 0 (or past 1 for 1) costs nothing: it is clipped anyway."""
+def refined_rotation_errors(model: FaceModel, feats: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Rotation error (degrees) of the fitted angles plus the model's correction."""
+    poses = np.degrees(feats[:, -3:]) + model.predict_pose_correction(feats)
+    return np.array([rotation_error_deg(rotation_from_orbit_angles(HeadPose(*p)).T, t) for p, t in zip(poses, truth)])
+
+
+def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(256, 256), epochs: int = 100, batch: int = 256,
+              lr: float = 2e-3, weight_decay: float = 1e-2, dropout: float = 0.3, loss: str = "clipped_l1",
+              seed: int = 0):
+    """MLP weights [(W, b)] for a ReLU network (dropout between layers while training).
+
+    Loss "clipped_l1", for weights: the absolute error (the figure that counts, and it
+    keeps unsure outputs at zero rather than spreading small values over every name),
+    except that an output past 0 for a target of 0 (or past 1 for 1) costs nothing,
+    since it is clipped anyway. "huber": smooth L1, so an odd failed fit does not
+    dominate. Regularised hard: the heads are few and dlib's points are noisy, and a
+    lightly regularised net learns the training heads instead of the expressions."""
     import torch
 
     torch.manual_seed(seed)
@@ -134,20 +147,26 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(128, 128), epochs: int = 400
     dims = [x.shape[1], *hidden, y.shape[1]]
     layers = []
     for a, b in zip(dims[:-1], dims[1:]):
-        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers[:-1])
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU(), torch.nn.Dropout(dropout)]
+    net = torch.nn.Sequential(*layers[:-2])
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     gen = torch.Generator().manual_seed(seed)
+    net.train()
     for _ in range(epochs):
         order = torch.randperm(len(xt), generator=gen)
         for k in range(0, len(xt), batch):
             idx = order[k:k + batch]
             out, t = net(xt[idx]), yt[idx]
-            free = ((t <= 0) & (out < 0)) | ((t >= 1) & (out > 1))
-            loss = torch.where(free, torch.zeros_like(out), (out - t) ** 2).mean()
+            if loss == "clipped_l1":
+                free = ((t <= 0) & (out < 0)) | ((t >= 1) & (out > 1))
+                value = torch.where(free, torch.zeros_like(out), (out - t).abs()).mean()
+            elif loss == "huber":
+                value = torch.nn.functional.smooth_l1_loss(out, t, beta=0.1)
+            else:
+                raise ValueError(f"unknown loss {loss!r}")
             opt.zero_grad()
-            loss.backward()
+            value.backward()
             opt.step()
         sched.step()
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
@@ -156,7 +175,7 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(128, 128), epochs: int = 400
 
 
 def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: float = 0.15,
-                   hidden=(128, 128), epochs: int = 400, log=print) -> FaceModel:
+                   hidden=(256, 256), epochs: int = 100, log=print) -> FaceModel:
     names = tuple(str(n) for n in data["names"])
     res = int(data["resolution"])
     seeds = np.unique(data["identity"])
@@ -189,29 +208,36 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     model = FaceModel(template, POSE_POINT_SETS[best], names)
 
     # features against the template and against each head's calibrated neutral face
-    xs, ys, parts = [], [], []
+    xs, ys, poses, fitted, parts = [], [], [], [], []
     for d in both:
         ref_by_seed = {}
         for s, p in zip(d["calib_identity"], d["calib_dlib"]):
             if np.all(np.isfinite(p)):
                 ref_by_seed[s] = model.calibrate(p, res, res, focal)
-        x_unc, _, _ = sample_features(model, d["dlib"], res, focal)
+        x_unc, a_unc, _ = sample_features(model, d["dlib"], res, focal)
         has_ref = np.array([s in ref_by_seed for s in d["identity"]])
         refs = np.stack([ref_by_seed.get(s, template) for s in d["identity"]])
-        x_cal, _, _ = sample_features(model, d["dlib"], res, focal, refs)
+        x_cal, a_cal, _ = sample_features(model, d["dlib"], res, focal, refs)
         x_cal[~has_ref] = np.nan
         xs += [x_unc, x_cal]
+        fitted += [a_unc, a_cal]
         ys += [d["expression"], d["expression"]]
+        poses += [d["pose"], d["pose"]]
         parts += [np.zeros(len(x_unc), int), np.ones(len(x_cal), int)]
     x, y, part = np.concatenate(xs), np.concatenate(ys), np.concatenate(parts)
+    truth, fitted = np.concatenate(poses), np.concatenate(fitted)
+    residual = truth - fitted
+    residual[:, 0] = (residual[:, 0] + 180.0) % 360.0 - 180.0
     train_rows = np.concatenate([is_train] * 4)
     ok = np.all(np.isfinite(x), axis=1)
     fit_rows = ok & train_rows
     model.feature_mean = x[fit_rows].mean(0)
     model.feature_std = x[fit_rows].std(0) + 1e-6
+    xn = (x[fit_rows] - model.feature_mean) / model.feature_std
     t0 = time.time()
-    model.weights = train_mlp((x[fit_rows] - model.feature_mean) / model.feature_std, y[fit_rows], hidden, epochs)
-    log(f"regressor: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
+    model.expression_layers = train_mlp(xn, y[fit_rows], hidden, epochs, loss="clipped_l1")
+    model.pose_layers = train_mlp(xn, residual[fit_rows] / POSE_OUTPUT_SCALE, hidden, epochs, loss="huber", seed=1)
+    log(f"regressors: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
 
     # held-out heads (not mirrored): how well it does where it was not fitted
     held_rows = ok & ~train_rows
@@ -219,15 +245,16 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     figures = {}
     for label, p in (("uncalibrated", 0), ("calibrated", 1)):
         rows = held_rows & (part == p)
-        err = np.abs(model.predict(x[rows]) - y[rows])
-        figures[label] = {"samples": int(rows.sum()), "mean_abs_error": float(err.mean()),
+        err = np.abs(model.predict_expression(x[rows]) - y[rows])
+        fitted_err = [rotation_error_deg(rotation_from_orbit_angles(HeadPose(*a)).T, t)
+                      for a, t in zip(fitted[rows], truth[rows])]
+        refined_err = refined_rotation_errors(model, x[rows], truth[rows])
+        figures[label] = {"samples": int(rows.sum()), "mean_abs_expression_error": float(err.mean()),
+                          "median_rotation_error_deg_fitted": float(np.median(fitted_err)),
+                          "median_rotation_error_deg_refined": float(np.median(refined_err)),
                           "per_name": {n: round(float(e), 4) for n, e in zip(names, err.mean(0))}}
-        log(f"held-out heads, {label}: mean abs expression error {err.mean():.4f} over {rows.sum()} samples")
-    sel = np.nonzero(~is_train & found)[0]
-    _, _, rot = sample_features(model, data["dlib"][sel], res, focal)
-    err = [rotation_error_deg(r, p) for r, p in zip(rot, data["pose"][sel]) if np.all(np.isfinite(r))]
-    figures["median_rotation_error_deg"] = float(np.median(err))
-    log(f"held-out heads: median rotation error {np.median(err):.2f} deg")
+        log(f"held-out heads, {label}: expression error {err.mean():.4f}, rotation error "
+            f"{np.median(fitted_err):.2f} deg fitted, {np.median(refined_err):.2f} refined ({rows.sum()} samples)")
     model.metadata = {
         "command": "python -m training.tracking_regressor --out assets/face_tracker.safetensors",
         "pose_point_set": best,
@@ -240,7 +267,7 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
         "focal": focal,
         "held_out": figures,
         "features": "offsets of the 68 landmarks from the reference face in the head's frontal plane "
-                    "(template eye-corner distance units, x then y per point) + yaw, pitch (radians)",
+                    "(template eye-corner distance units, x then y per point) + fitted yaw, pitch, roll (radians)",
     }
     return model
 
@@ -256,8 +283,8 @@ def main(argv=None) -> int:
     ap.add_argument("--first-seed", type=int, default=500_000)
     ap.add_argument("--identities", type=int, default=320)
     ap.add_argument("--views", type=int, default=12)
-    ap.add_argument("--epochs", type=int, default=400)
-    ap.add_argument("--hidden", default="128,128")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--hidden", default="256,256")
     args = ap.parse_args(argv)
     paths = write_shards(args.data, args.first_seed, args.identities, args.views)
     data = load_shards(paths)

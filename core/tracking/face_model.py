@@ -6,8 +6,11 @@
   triangulated from dlib's landmarks on synthetic renders with known cameras, so it
   describes the points as dlib places them, not as an annotator would.
 - `pose_points`: the landmarks the head pose is fitted to (those expressions move least).
-- the expression regressor: a small MLP from pose-normalised landmark offsets to the
-  model's ARKit weights, trained on synthetic heads where the truth is known.
+- two small MLPs on the same input (pose-normalised landmark offsets and the fitted
+  angles), trained on synthetic heads where the truth is known: the expression
+  regressor (the model's ARKit weights) and the pose refiner (a correction to the fitted
+  yaw, pitch and roll: a rigid template cannot know how dlib's points slide as a head
+  turns, nor a face's own proportions, and these show in the offsets).
 
 Written by `python -m training.tracking_regressor` (see docs/tracking.md).
 """
@@ -47,12 +50,32 @@ def _safe(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 1e-6, np.copysign(1e-6, x), x)
 
 
+def _mlp(layers, x: np.ndarray) -> np.ndarray:
+    for i, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if i < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return x
+
+
+# the pose refiner's outputs are in tenths of a degree's scale: corrections of a few degrees
+POSE_OUTPUT_SCALE = 10.0
+
+
+@dataclass
+class FaceEstimate:
+    fit: PoseFit            # the PnP fit (its frontalisation made the features)
+    pose: HeadPose          # the refined pose
+    weights: np.ndarray     # expression weights in the model's names, [0, 1]
+
+
 @dataclass
 class FaceModel:
     template: np.ndarray                 # (68, 3)
     pose_points: tuple                   # landmark indices for the pose fit
     names: tuple                         # ARKit names the regressor outputs
-    weights: list = field(default_factory=list)   # [(W (in, out), b (out,)), ...], ReLU between
+    expression_layers: list = field(default_factory=list)   # [(W (in, out), b (out,)), ...], ReLU between
+    pose_layers: list = field(default_factory=list)         # empty: no refinement
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
@@ -73,16 +96,19 @@ class FaceModel:
         try:
             with safe_open(str(path), framework="numpy") as f:
                 meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError, ValueError) as e:
-            raise ValueError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0]})") from None
-        if meta.get("format") != FACE_MODEL_FORMAT:
-            raise ValueError(f"{path}: not a face tracker model (format {meta.get('format')!r})")
-        info = json.loads(meta["info"])
-        layers = [(tensors[f"layer{i}.weight"].astype(np.float64), tensors[f"layer{i}.bias"].astype(np.float64))
-                  for i in range(int(info["layers"]))]
-        return cls(tensors["template"].astype(np.float64), tuple(info["pose_points"]), tuple(info["names"]), layers,
-                   tensors["feature_mean"].astype(np.float64), tensors["feature_std"].astype(np.float64), info)
+                tensors = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}
+            if meta.get("format") != FACE_MODEL_FORMAT:
+                raise ValueError(f"not a face tracker model (format {meta.get('format')!r})")
+            info = json.loads(meta["info"])
+
+            def layers(prefix):
+                return [(tensors[f"{prefix}.{i}.weight"], tensors[f"{prefix}.{i}.bias"])
+                        for i in range(int(info["layers"][prefix]))]
+
+            return cls(tensors["template"], tuple(info["pose_points"]), tuple(info["names"]), layers("expression"),
+                       layers("pose"), tensors["feature_mean"], tensors["feature_std"], info)
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a readable face tracker model ({str(e).splitlines()[0]})") from None
 
     def save(self, path) -> None:
         from safetensors.numpy import save
@@ -92,17 +118,18 @@ class FaceModel:
         tensors = {"template": self.template.astype(np.float32),
                    "feature_mean": self.feature_mean.astype(np.float32),
                    "feature_std": self.feature_std.astype(np.float32)}
-        for i, (w, b) in enumerate(self.weights):
-            tensors[f"layer{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
-            tensors[f"layer{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        for prefix, layers in (("expression", self.expression_layers), ("pose", self.pose_layers)):
+            for i, (w, b) in enumerate(layers):
+                tensors[f"{prefix}.{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+                tensors[f"{prefix}.{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
         info = {**self.metadata, "names": list(self.names), "pose_points": [int(i) for i in self.pose_points],
-                "layers": len(self.weights)}
+                "layers": {"expression": len(self.expression_layers), "pose": len(self.pose_layers)}}
         atomic_write_bytes(path, save(tensors, metadata={"format": FACE_MODEL_FORMAT, "info": json.dumps(info)}))
 
     # -- pose and calibration -------------------------------------------------------------
     def fit_pose(self, points_2d: np.ndarray, width: int, height: int, focal: float,
                  reference: np.ndarray | None = None, initial: PoseFit | None = None) -> PoseFit:
-        """Head pose from landmarks, fitted to the reference face (default: the template)."""
+        """Head pose by PnP against the reference face (default: the template)."""
         ref = self.template if reference is None else reference
         idx = list(self.pose_points)
         return solve_head_pose(np.asarray(points_2d)[idx], ref[idx], width, height, focal, initial)
@@ -135,26 +162,34 @@ class FaceModel:
         reference[:, :2] = frontalise(pts, fit, self.template, width, height, focal)
         return reference
 
-    # -- expression ------------------------------------------------------------------
-    def expression_features(self, points_2d: np.ndarray, fit: PoseFit, width: int, height: int, focal: float,
-                            reference: np.ndarray | None = None) -> np.ndarray:
-        ref = self.template if reference is None else reference
-        return self.features(frontalise(points_2d, fit, ref, width, height, focal), ref, fit.pose.as_array())
-
-    def features(self, frontal: np.ndarray, reference: np.ndarray, pose_deg: np.ndarray) -> np.ndarray:
-        """The regressor's input: landmark offsets from the neutral reference (the
+    # -- the regressors ----------------------------------------------------------------
+    def features(self, points_2d: np.ndarray, fit: PoseFit, width: int, height: int, focal: float,
+                 reference: np.ndarray | None = None) -> np.ndarray:
+        """The regressors' input: landmark offsets from the neutral reference (the
         template, or the user's calibrated neutral face) in the head's frontal plane,
-        in units of the eye-corner distance, plus yaw and pitch (radians), which tell it
-        how dlib's placement changes as the head turns."""
-        offsets = (np.asarray(frontal) - np.asarray(reference)[:, :2]) / self.scale
-        angles = np.radians(np.asarray(pose_deg, dtype=np.float64)[:2])
-        return np.concatenate([offsets.reshape(-1), angles])
+        in units of the eye-corner distance, then the fitted yaw, pitch and roll
+        (radians), which tell how dlib's placement changes as the head turns."""
+        ref = self.template if reference is None else reference
+        offsets = (frontalise(points_2d, fit, ref, width, height, focal) - ref[:, :2]) / self.scale
+        return np.concatenate([offsets.reshape(-1), np.radians(fit.pose.as_array())])
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def _standardise(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float64) - self.feature_mean) / self.feature_std
+
+    def predict_expression(self, features: np.ndarray) -> np.ndarray:
         """Expression weights in [0, 1] for a (F,) or (N, F) feature array."""
-        x = (np.asarray(features, dtype=np.float64) - self.feature_mean) / self.feature_std
-        for i, (w, b) in enumerate(self.weights):
-            x = x @ w + b
-            if i < len(self.weights) - 1:
-                x = np.maximum(x, 0.0)
-        return np.clip(x, 0.0, 1.0)
+        return np.clip(_mlp(self.expression_layers, self._standardise(features)), 0.0, 1.0)
+
+    def predict_pose_correction(self, features: np.ndarray) -> np.ndarray:
+        """Degrees to add to the fitted (yaw, pitch, roll)."""
+        if not self.pose_layers:
+            return np.zeros(np.shape(features)[:-1] + (3,))
+        return POSE_OUTPUT_SCALE * _mlp(self.pose_layers, self._standardise(features))
+
+    def estimate(self, points_2d: np.ndarray, width: int, height: int, focal: float,
+                 reference: np.ndarray | None = None, initial: PoseFit | None = None) -> FaceEstimate:
+        """Pose and expression from one frame's landmarks."""
+        fit = self.fit_pose(points_2d, width, height, focal, reference, initial)
+        feats = self.features(points_2d, fit, width, height, focal, reference)
+        pose = HeadPose(*(fit.pose.as_array() + self.predict_pose_correction(feats)))
+        return FaceEstimate(fit, pose, self.predict_expression(feats))

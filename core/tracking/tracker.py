@@ -156,16 +156,14 @@ class FaceTracker:
         self._misses = 0
         t1 = _time.perf_counter()
         try:
-            fit = self.model.fit_pose(points, w, h, self.settings.focal, self.reference, self._fit)
+            estimate = self.model.estimate(points, w, h, self.settings.focal, self.reference, self._fit)
         except ValueError:
             self._last_box, self._box, self._fit = self._box, None, None
             return self._no_face(time, timings, t0)
-        features = self.model.expression_features(points, fit, w, h, self.settings.focal, self.reference)
-        weights = self.model.predict(features)
         timings["pose_expression"] = (_time.perf_counter() - t1) * 1e3
         raw_values = np.zeros(len(self.names))
-        raw_values[self._slots[self._slots >= 0]] = weights[self._slots >= 0]
-        raw_pose = fit.pose.as_array()
+        raw_values[self._slots[self._slots >= 0]] = estimate.weights[self._slots >= 0]
+        raw_pose = estimate.pose.as_array()
 
         if self._lost_since is not None:
             # back from a loss: continue from what was being shown, not from a jump
@@ -175,7 +173,7 @@ class FaceTracker:
         pose = self._pose_filter(raw_pose, time)
         values = np.clip(self._expr_filter(raw_values, time), 0.0, 1.0)
         self._output = self._held = (pose, values)
-        self._fit = fit
+        self._fit = estimate.fit
         self._last_landmarks, self._last_size = points, (w, h)
         next_box = self._box_rule(points, score)
         if not (0 <= next_box.centre[0] < w and 0 <= next_box.centre[1] < h) or next_box.width < 16:
@@ -208,4 +206,4 @@ class FaceTracker:
         self._output = (pose, values)
         timings["total"] = (_time.perf_counter() - t0) * 1e3
         return TrackedFrame(time, False, 0.0, HeadPose(*pose), Expression(self.names, np.clip(values, 0, 1)),
-                            timings=timings)
+                            timings_ms=timings)
