@@ -17,6 +17,16 @@ class CommandError(Exception):
     """Bad input: printed as one line, exit code 2."""
 
 
+def _version() -> str:
+    """The installed distribution's version (a checkout without an install says so)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("avatar-studio")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """A bad flag is one line naming it and exit code 2, like every other bad input
     (argparse's default prints the usage first)."""
@@ -80,6 +90,7 @@ def _state_flags(p: argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="avatar-studio", description="3D-aware neural head avatars: studio and tools.")
+    parser.add_argument("--version", action="version", version=f"avatar-studio {_version()}")
     sub = parser.add_subparsers(dest="command")
 
     r = sub.add_parser("render", help="render one image (and optionally every G-buffer pass)")
@@ -214,7 +225,7 @@ def check_output_paths(args) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h"):
+    if not argv or argv[0].startswith("--") and argv[0] not in ("--help", "-h", "--version"):
         from main import launch_studio  # no command: the studio (its own --model etc.)
 
         return launch_studio(argv)

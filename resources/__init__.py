@@ -1,0 +1,2 @@
+"""Presets (lighting, expressions) read at run time. A package so that wheels carry it
+beside core/."""
