@@ -1,4 +1,5 @@
 """Mesh files: textured OBJs keep their own sidecars, and a failed write keeps the old file."""
+import contextlib
 import os
 import resource
 import signal
@@ -35,25 +36,29 @@ def test_textured_obj_sidecars_are_named_after_the_obj(tmp_path):
     assert "mtllib red.mtl" in (tmp_path / "red.obj").read_text()
 
 
-@pytest.fixture
-def file_size_limit():
-    """Writes past `limit` bytes fail with EFBIG, as on a full disk (SIGXFSZ ignored)."""
+@contextlib.contextmanager
+def file_size_limit(limit: int):
+    """Inside the block, writes past `limit` bytes fail with EFBIG, as on a full disk
+    (SIGXFSZ ignored). The limit covers every file of this process, pytest's own output
+    included (a log file longer than the limit): so only around the write under test."""
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    yield lambda limit: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    signal.signal(signal.SIGXFSZ, old_handler)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE")
 @pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb"])
-def test_a_failed_write_keeps_the_existing_file(tmp_path, file_size_limit, suffix):
+def test_a_failed_write_keeps_the_existing_file(tmp_path, suffix):
     out = tmp_path / f"head{suffix}"
     save_mesh(trimesh.creation.box(), out)
     before = out.read_bytes()
     big = trimesh.creation.icosphere(subdivisions=5)  # far larger than the limit in every format
-    file_size_limit(len(before) + 4096)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError), file_size_limit(len(before) + 4096):
         save_mesh(big, out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left behind
