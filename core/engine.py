@@ -162,18 +162,16 @@ class InferenceEngine:
                 self._identity_cache.put(identity.key(), ident)
             ex = torch.as_tensor(expression.values, dtype=torch.float32, device=self.device)[None]
             planes = self.model.planes(ident, ex)[0].float()
-        entry = [planes, None]
+        entry = [planes, {}]  # planes, {grid resolution: density grid}
         self._planes_cache.put(key, entry)
         return entry
 
     def density_grid_for(self, identity: Identity, expression, resolution: int | None = None):
         """The occupancy grid of (identity, expression), cached per grid resolution."""
         with self._lock:
-            entry = self._planes_for(identity, expression)
-            grids = entry[1] if entry[1] is not None else {}
-            entry[1] = grids
+            planes, grids = self._planes_for(identity, expression)
             if resolution not in grids:
-                grids[resolution] = self.model.density_grid(entry[0], resolution)
+                grids[resolution] = self.model.density_grid(planes, resolution)
             return grids[resolution]
 
     def sample_density(self, points, identity: Identity, expression) -> torch.Tensor:

@@ -97,6 +97,8 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
             renderer.release()
     keys = sorted({k for r in rows for k in r if k not in ("name", "by_name")})
     summary = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    result = {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality,
+              "fitted_identities": fitted, "summary": summary, "per_sample": rows}
     by_name_rows = [r.pop("by_name") for r in rows if "by_name" in r]
     if by_name_rows:
         names = engine.cfg.expression_names
@@ -104,12 +106,9 @@ def evaluate(model_path, data_dir, device="cpu", max_samples: int | None = None,
         ratio = {n: float(np.mean([b[n]["pixel_ratio"] for b in by_name_rows])) for n in names}
         summary["expression_change_corr_names_mean"] = float(np.mean(list(corr.values())))
         summary["expression_change_corr_names_min"] = float(min(corr.values()))
-        return {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality,
-                "fitted_identities": fitted, "summary": summary,
-                "expression_change_corr_by_name": corr, "expression_pixel_ratio_by_name": ratio,
-                "expression_samples": len(by_name_rows), "per_sample": rows}
-    return {"samples": len(rows), "neural_resolution": neural_resolution, "quality": quality, "fitted_identities": fitted,
-            "summary": summary, "per_sample": rows}
+        result.update(expression_change_corr_by_name=corr, expression_pixel_ratio_by_name=ratio,
+                      expression_samples=len(by_name_rows))
+    return result
 
 
 def _codes_for_unseen(data, key_of, code_of, model, fit_steps, model_path, data_dir, progress):

@@ -40,18 +40,30 @@ def _label_row(width: int, tile: int) -> np.ndarray:
     return row
 
 
-def model_sheet(model_path, data_dir, rows: int = 6, sampled: int = 2, neural_resolution: int = 64) -> np.ndarray:
-    from training.synth.head_mesh import HeadBuilder
-    from training.synth.identity import HeadIdentity
-    from training.synth.renderer import HeadRenderer
-
+def _open(model_path, data_dir, neural_resolution):
+    """(engine, held-out dataset at the model's output size, its dataset.json, the model's
+    identity codes by identity key)."""
     engine = InferenceEngine.from_checkpoint(model_path, "cpu")
-    names = engine.cfg.expression_names
-    res = neural_resolution * engine.cfg.superres_factor
-    data = HeadDataset(data_dir, res, names)
+    data = HeadDataset(data_dir, neural_resolution * engine.cfg.superres_factor, engine.cfg.expression_names)
     meta = json.loads((data.folder / "dataset.json").read_text())
     prov = engine.provenance
-    code_of = dict(zip(prov.get("identity_ids") or [], prov.get("identity_codes") or []))
+    return engine, data, meta, dict(zip(prov.get("identity_ids") or [], prov.get("identity_codes") or []))
+
+
+def _engine_truth(renderer, meta, sample):
+    """The synthetic engine's render(expression, lighting) of a sample's head and view."""
+    from training.synth.head_mesh import HeadBuilder
+    from training.synth.identity import HeadIdentity
+
+    parameters = meta["identity_parameters"][str(meta["identity"][sample.name])]
+    return engine_view(renderer, HeadBuilder(HeadIdentity.from_json(parameters)), sample.camera)
+
+
+def model_sheet(model_path, data_dir, rows: int = 6, sampled: int = 2, neural_resolution: int = 64) -> np.ndarray:
+    from training.synth.renderer import HeadRenderer
+
+    engine, data, meta, code_of = _open(model_path, data_dir, neural_resolution)
+    names, res = engine.cfg.expression_names, neural_resolution * engine.cfg.superres_factor
     left, right = SphericalHarmonicsLighting.preset("key-left"), SphericalHarmonicsLighting.preset("key-right")
     jaw = Expression.neutral(names).with_value("jawOpen", 0.9)
     smile = Expression.neutral(names).with_value("mouthSmileLeft", 0.9).with_value("mouthSmileRight", 0.9)
@@ -69,9 +81,7 @@ def model_sheet(model_path, data_dir, rows: int = 6, sampled: int = 2, neural_re
             if key in seen or key not in code_of or len(seen) == rows:
                 continue
             seen.add(key)
-            raw = str(meta["identity"][sample.name])
-            truth = engine_view(renderer, HeadBuilder(HeadIdentity.from_json(meta["identity_parameters"][raw])),
-                                sample.camera)
+            truth = _engine_truth(renderer, meta, sample)
             state = sample_state(engine, sample, Identity(np.asarray(code_of[key])),
                                SphericalHarmonicsLighting(sample.sh), res)
             now = Expression(names, sample.expression)
@@ -97,17 +107,10 @@ def expression_sheet(model_path, data_dir, heads: int = 3, neural_resolution: in
     engine's truth above a row of the model's render. Tiles are cropped to the face."""
     import cv2
 
-    from training.synth.head_mesh import HeadBuilder
-    from training.synth.identity import HeadIdentity
     from training.synth.renderer import HeadRenderer
 
-    engine = InferenceEngine.from_checkpoint(model_path, "cpu")
-    names = engine.cfg.expression_names
-    res = neural_resolution * engine.cfg.superres_factor
-    data = HeadDataset(data_dir, res, names)
-    meta = json.loads((data.folder / "dataset.json").read_text())
-    prov = engine.provenance
-    code_of = dict(zip(prov.get("identity_ids") or [], prov.get("identity_codes") or []))
+    engine, data, meta, code_of = _open(model_path, data_dir, neural_resolution)
+    names, res = engine.cfg.expression_names, neural_resolution * engine.cfg.superres_factor
     renderer = HeadRenderer(res)
     c = int(res * crop)
     y0, x0 = int(res * 0.22), (res - c) // 2
@@ -126,9 +129,7 @@ def expression_sheet(model_path, data_dir, heads: int = 3, neural_resolution: in
             if abs(sample.camera.cam2world[0, 3]) > 1.0:  # near-frontal views read best
                 continue
             seen.add(key)
-            raw = str(meta["identity"][sample.name])
-            truth = engine_view(renderer, HeadBuilder(HeadIdentity.from_json(meta["identity_parameters"][raw])),
-                                sample.camera)
+            truth = _engine_truth(renderer, meta, sample)
             light = SphericalHarmonicsLighting(sample.sh)
             state = sample_state(engine, sample, Identity(np.asarray(code_of[key])), light, res)
             rows.append([tile(truth(e, light)) for _, e in expressions])

@@ -1,6 +1,6 @@
 """`avatar-studio reenact`: a video, an image folder, a webcam or an ARKit capture drives
 an avatar; one output frame per source frame, optionally beside the source, and the
-tracked pose and expression per frame as JSON (../shared/DESIGN.md's track format).
+tracked pose and expression per frame as JSON (per frame: face, yaw, pitch, roll, expression).
 
 A webcam runs until Ctrl-C, which ends the recording (the video is finished and kept,
 as it is when the camera stops sending frames); on a file source Ctrl-C cancels.

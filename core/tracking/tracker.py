@@ -66,7 +66,7 @@ class TrackedFrame:
     timings_ms: dict = field(default_factory=dict)
 
     def to_json(self, index: int) -> dict:
-        """The track JSON record of ../shared/DESIGN.md."""
+        """The track JSON record of one frame: face, yaw, pitch, roll, expression."""
         return {"frame": index, "face": self.face, "yaw": round(self.pose.yaw, 4), "pitch": round(self.pose.pitch, 4),
                 "roll": round(self.pose.roll, 4), "confidence": round(self.confidence, 4),
                 "expression": {k: round(v, 4) for k, v in self.expression.to_dict().items()}}

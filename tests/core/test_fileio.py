@@ -19,7 +19,7 @@ def mode_of(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.skipif(os.name != "posix", reason="checks POSIX permission bits and the umask, which Windows does not have")
 def test_new_files_get_the_umask_permissions_and_overwrites_keep_their_mode(tmp_path, umask):
     umask(0o022)
     atomic_write_bytes(tmp_path / "shared.json", b"{}")

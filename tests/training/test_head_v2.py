@@ -13,9 +13,10 @@ from core.model.head import NeuralHeadModel
 from training.data import HeadDataset, face_region_mask
 from training.trainer import TrainConfig, Trainer
 
-TINY_V2 = dict(latent_dim=16, w_dim=32, mapping_layers=2, expression_dim=8, synthesis_channels=(32, 32, 16),
-               plane_resolution=16, plane_channels=8, decoder_hidden=16, shading_features=4, shading_hidden=8,
-               superres_channels=8, density_grid_resolution=16)
+@pytest.fixture
+def tiny(tiny_config):
+    """The suite's tiny model sizes (tests/conftest.py) as a dict of ModelConfig fields."""
+    return tiny_config.to_json()
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +70,11 @@ def test_face_region_mask_covers_eyes_and_mouth():
     assert face_region_mask([[0, 0]] * 5, 32, 32) is None
 
 
-def test_expression_blend_starts_at_zero_and_is_linear_per_name():
+def test_expression_blend_starts_at_zero_and_is_linear_per_name(tiny):
     torch.manual_seed(0)
-    cfg = ModelConfig(**TINY_V2, expression_blend=True)
+    cfg = ModelConfig(**{**tiny, "expression_blend": True})
     model = NeuralHeadModel(cfg)
-    plain = NeuralHeadModel(ModelConfig(**TINY_V2))
+    plain = NeuralHeadModel(ModelConfig(**tiny))
     plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("expression_blend")})
     latent = torch.randn(1, cfg.latent_dim)
     ex = torch.rand(1, cfg.num_expressions)
@@ -114,14 +115,14 @@ def test_expression_change_term_sees_a_missing_change():
     assert float(dead) > 1.3 * whole_image
 
 
-def test_paired_training_and_partial_init(paired, tmp_path):
+def test_paired_training_and_partial_init(paired, tmp_path, tiny):
     from core.checkpoint import save_checkpoint
 
     torch.manual_seed(1)
-    v1 = NeuralHeadModel(ModelConfig(**TINY_V2))
+    v1 = NeuralHeadModel(ModelConfig(**tiny))
     path = tmp_path / "v1.safetensors"
     save_checkpoint(v1, path, {})
-    v2 = dict(TINY_V2, superres_factor=4, superres_layers=2, expression_blend=True)
+    v2 = dict(tiny, superres_factor=4, superres_layers=2, expression_blend=True)
     base = dict(steps=2, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
                 log_every=0, sample_every=0, model=v2, init=str(path), weight_change=1.0, weight_region=1.0)
     with pytest.raises(ValueError, match="architecture differs"):
@@ -140,12 +141,12 @@ def test_paired_training_and_partial_init(paired, tmp_path):
         Trainer(TrainConfig(**base, init_partial=True), unpaired, tmp_path / "run2")
 
 
-def test_eval_reports_every_expression_name(paired, tmp_path):
+def test_eval_reports_every_expression_name(paired, tmp_path, tiny):
     from training.evaluate import evaluate
 
     run = tmp_path / "run"
     Trainer(TrainConfig(steps=1, batch=1, neural_resolution=8, checkpoint_every=1, log_every=0, sample_every=0,
-                        model=TINY_V2), paired, run).run(progress=False)
+                        model=tiny), paired, run).run(progress=False)
     result = evaluate(run / "model.safetensors", paired, max_samples=2, geometry=False, neural_resolution=8,
                       expression_samples=1)
     corr = result["expression_change_corr_by_name"]

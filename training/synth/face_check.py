@@ -6,20 +6,9 @@ importing it (its __init__ needs pkg_resources, which new setuptools no longer s
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-
-def dlib_model_path(name: str) -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the face-recognition-models package is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: dlib model missing from face-recognition-models")
-    return path
+from core.tracking.landmarks import dlib_model_path
 
 
 class DlibFaces:

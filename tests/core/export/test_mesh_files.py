@@ -51,7 +51,7 @@ def file_size_limit(limit: int):
         signal.signal(signal.SIGXFSZ, old_handler)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE")
+@pytest.mark.skipif(os.name != "posix", reason="simulates a full disk with POSIX file-size limits (RLIMIT_FSIZE)")
 @pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb"])
 def test_a_failed_write_keeps_the_existing_file(tmp_path, suffix):
     out = tmp_path / f"head{suffix}"
