@@ -60,12 +60,15 @@ def reconstruction_terms(rendered, target: dict, weights: LossWeights) -> dict:
 
 
 def expression_change_term(rendered_neutral, rendered_expressive, target_neutral: dict, target_expressive: dict,
-                           threshold: float = 0.02, dilate: int = 5):
+                           threshold: float = 0.02, dilate: int = 5, include_predicted: bool = False):
     """L1 between the model's image change and the truth's change, from the neutral face
     to the expression (same head, view and light), averaged over the pixels the truth's
     change touches (dilated, so a change the model puts in the wrong place is also seen).
     Colour over black and alpha both count. This is what makes every name learnable: in
-    a whole-image average a blink is a few dozen pixels and vanishes."""
+    a whole-image average a blink is a few dozen pixels and vanishes. include_predicted:
+    the pixels the model's own change touches count too, so a broad change around the
+    right one (a smile that also moves the cheeks and the nose) costs as much as a wrong
+    amplitude inside it."""
     import torch.nn.functional as F
 
     def over_black(rendered):
@@ -78,6 +81,9 @@ def expression_change_term(rendered_neutral, rendered_expressive, target_neutral
 
     d_pred = over_black(rendered_expressive) - over_black(rendered_neutral)
     d_true = truth(target_expressive) - truth(target_neutral)
-    moved = (d_true.abs().amax(-1) > threshold).float()[None, None]
+    moved = d_true.abs().amax(-1) > threshold
+    if include_predicted:
+        moved = moved | (d_pred.detach().abs().amax(-1) > threshold)
+    moved = moved.float()[None, None]
     moved = F.max_pool2d(moved, 2 * dilate + 1, stride=1, padding=dilate)[0, 0][..., None]
     return ((d_pred - d_true).abs() * moved).sum() / (d_true.shape[-1] * moved.sum() + 1.0)

@@ -60,6 +60,9 @@ class TrainConfig:
     weight_region: float = 0.0        # extra RGB L1 on eyes, brows and mouth (datasets with landmarks)
     weight_change: float = 0.0        # expression-change loss on paired samples (datasets with view groups):
                                       # each batch item is then a (neutral, expression) pair of one view
+    change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
+                                      # touches) | union (also where the model's change is, so a change the
+                                      # truth does not have is penalised at full weight)
     model: dict = field(default_factory=dict)  # ModelConfig overrides
     init: str = ""                    # start from this head model's weights (same architecture)
     init_partial: bool = False        # init from a model of another architecture: take the tensors whose
@@ -89,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"{path or 'config'}: sampler {cfg.sampler!r}: use naive or band")
         if cfg.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
+        if cfg.change_mask not in ("truth", "union"):
+            raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use truth or union")
         return cfg
 
     def stage(self, step: int) -> tuple[int, SamplingPlan]:
@@ -183,7 +188,8 @@ class Trainer:
                 logs[k] = logs.get(k, 0.0) + 0.5 * float(v.detach())
             rendered.append(r)
             targets.append(t)
-        change = cfg.weight_change * expression_change_term(rendered[0], rendered[1], targets[0], targets[1])
+        change = cfg.weight_change * expression_change_term(rendered[0], rendered[1], targets[0], targets[1],
+                                                           include_predicted=cfg.change_mask == "union")
         code = cfg.weight_code * self.codes[neutral.identity].pow(2).mean()
         logs["change"], logs["code"] = float(change.detach()), float(code.detach())
         return total + change + code, logs

@@ -114,6 +114,16 @@ def test_expression_change_term_sees_a_missing_change():
     whole_image = float((smile - neutral).abs().mean())
     assert float(dead) > 1.3 * whole_image
 
+    # the right change plus a spurious one far from it (the cheeks move with the smile)
+    spread = smile.clone()
+    spread[0:4, 0:24] = 0.9
+    truth_only = expression_change_term(rendered(neutral, alpha), rendered(spread, alpha), t_n, t_e)
+    union = expression_change_term(rendered(neutral, alpha), rendered(spread, alpha), t_n, t_e,
+                                   include_predicted=True)
+    # outside the truth's dilated region the first mask does not see it; the union does
+    assert float(truth_only) < 1e-6
+    assert float(union) > 0.05
+
 
 def test_paired_training_and_partial_init(paired, tmp_path, tiny):
     from core.checkpoint import save_checkpoint
