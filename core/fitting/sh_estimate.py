@@ -1,0 +1,111 @@
+"""A starting SH lighting from a face photo, with no network: least squares of the 27
+coefficients (9 per colour channel) on the normals of a template head.
+
+The template is the face tracker's landmark template (`core.tracking.face_model`,
+68 points in the engine's world frame) with an ellipsoid fitted to it: for every pixel
+of the face the camera ray meets the ellipsoid, and the ellipsoid's normal there is the
+pixel's normal. Over the skin (the landmarks' hull without the eyes, brows and mouth) the
+photo is modelled as I_c(p) = albedo_c * sum_k A_l Y_k(n(p)) L_kc (Lambertian SH, the
+model's shading), with a typical skin albedo: the absolute scale of the light is then
+roughly right, and the ambiguity between albedo colour and light colour is resolved
+towards white light. The second band is damped (ridge) because a face alone sees only
+half of the sphere of normals.
+
+Used by photo fitting (`core.fitting.align`) and dataset preparation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.camera import Camera, generate_rays
+from core.lighting import BAND_CONVOLUTION, sh_basis
+
+# a middle skin tone of the synthetic engine's range (linear-ish display RGB)
+DEFAULT_SKIN_ALBEDO = (0.80, 0.60, 0.48)
+# ridge weights per SH band (0, 1, 2): the unseen back of the sphere stays near zero
+RIDGE = (1e-4, 1e-3, 3e-2)
+# landmark groups (iBUG 68) that are not skin
+_NOT_SKIN = (tuple(range(17, 27)), tuple(range(36, 42)), tuple(range(42, 48)), tuple(range(48, 60)))
+
+
+def template_ellipsoid(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, semi-axes) of an axis-aligned ellipsoid through the template's face:
+    x and y extents from the landmarks, the centre behind the face by its depth."""
+    t = np.asarray(template, dtype=np.float64)
+    half_w = 0.5 * (t[:, 0].max() - t[:, 0].min()) * 1.05
+    half_h = 0.5 * (t[:, 1].max() - t[:, 1].min()) * 1.25
+    front = t[30, 2]                       # nose tip: the front of the face
+    depth = max(half_w, 0.6 * half_h)      # a head is about as deep as it is wide
+    centre = np.array([0.5 * (t[:, 0].max() + t[:, 0].min()), 0.5 * (t[:, 1].max() + t[:, 1].min()) + 0.05 * half_h,
+                       front - depth])
+    return centre, np.array([half_w, half_h, depth])
+
+
+def template_normals(camera: Camera, size: int, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel world normals (size, size, 3) of the template ellipsoid seen by `camera`,
+    and a boolean map of the pixels whose ray meets it."""
+    centre, axes = template_ellipsoid(template)
+    o, d = generate_rays(camera, size, size, dtype=__import__("torch").float64)
+    o, d = o.numpy(), d.numpy()
+    # (o + t d - c) / axes on the unit sphere: a t^2 + b t + c = 0
+    oc, ds = (o - centre) / axes, d / axes
+    a = (ds * ds).sum(1)
+    b = 2.0 * (oc * ds).sum(1)
+    c = (oc * oc).sum(1) - 1.0
+    disc = b * b - 4 * a * c
+    hit = disc > 0
+    t = (-b - np.sqrt(np.maximum(disc, 0.0))) / (2 * a)
+    p = o + t[:, None] * d
+    n = (p - centre) / axes ** 2
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    n[~hit] = 0.0
+    return n.reshape(size, size, 3), hit.reshape(size, size)
+
+
+def skin_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Pixels inside the landmarks' hull (brows lifted to the forehead) without the eyes,
+    brows and mouth: (size, size) bool."""
+    import cv2
+
+    pts = np.asarray(landmarks, dtype=np.float64)
+    mask = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(pts[:27]).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    eye_dist = np.linalg.norm(pts[45] - pts[36])
+    for group in _NOT_SKIN:
+        g = np.round(pts[list(group)]).astype(np.int32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(g), 0)
+        cv2.polylines(mask, [cv2.convexHull(g)], True, 0, thickness=max(1, int(round(0.08 * eye_dist))))
+    return mask.astype(bool)
+
+
+def estimate_sh(image: np.ndarray, camera: Camera, landmarks: np.ndarray, template: np.ndarray,
+                albedo=DEFAULT_SKIN_ALBEDO, mask: np.ndarray | None = None) -> np.ndarray:
+    """Radiance SH coefficients (9, 3) that light the template head like the face in
+    `image` (square (S, S, 3), float in [0, 1], the framing of `camera`).
+
+    landmarks: the 68 points in the image's pixels (pixel i spans [i, i+1]);
+    template: the tracker's 68-point template (world frame); mask: optional extra
+    restriction of the pixels used. Raises ValueError when too few skin pixels are seen.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 3 or img.shape[0] != img.shape[1] or img.shape[2] < 3:
+        raise ValueError(f"SH estimate needs a square RGB image, got shape {img.shape}")
+    size = img.shape[0]
+    normals, hit = template_normals(camera, size, template)
+    use = hit & skin_mask(landmarks, size)
+    if mask is not None:
+        use &= np.asarray(mask, dtype=bool)
+    # drop clipped highlights and deep shadow pixels: neither follows the Lambertian model
+    lum = img[..., :3].mean(-1)
+    use &= (lum > 0.02) & (lum < 0.98)
+    if use.sum() < 50:
+        raise ValueError("SH estimate: fewer than 50 skin pixels visible")
+    y = sh_basis(normals[use]) * np.asarray(BAND_CONVOLUTION)[None]   # (P, 9): irradiance basis
+    ridge = np.array([RIDGE[0]] + [RIDGE[1]] * 3 + [RIDGE[2]] * 5) * len(y)
+    ata = y.T @ y + np.diag(ridge)
+    coeffs = np.zeros((9, 3))
+    for c in range(3):
+        b = img[..., c][use] / albedo[c]
+        coeffs[:, c] = np.linalg.solve(ata, y.T @ b)
+    return coeffs

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from core.fitting import align
+from core.fitting.align import FaceAlignmentError, align_photo, load_photo
+
+
+def test_synthetic_heads_align_to_their_own_framing(held_out_photos):
+    """An engine render is already framed as the training data: the crop must be close
+    to the identity transform and the camera close to the engine's."""
+    _, photos = held_out_photos
+    for p in photos:
+        face = align_photo(p.image)
+        scale = float(np.sqrt(np.linalg.det(face.transform[:, :2])))
+        assert 0.8 < scale < 1.25, scale
+        assert np.abs(face.transform[:, 2] - (1 - scale) * 128).max() < 30
+        assert abs(face.camera.yaw - p.camera.yaw) < 6.0
+        assert abs(face.camera.pitch - p.camera.pitch) < 8.0
+        assert face.image.shape == (256, 256, 3) and face.mask.shape == (256, 256)
+        assert face.mask[128, 128] > 0.5 and face.mask[2, 2] < 0.5
+        assert face.faces_found == 1 and not face.warnings
+
+
+def test_sh_estimate_finds_the_light_side(held_out_photos):
+    """The starting light's dominant direction is on the side the engine's key light is."""
+    _, photos = held_out_photos
+    for p in photos:
+        face = align_photo(p.image)
+        est, truth = face.lighting.coeffs.mean(1), p.lighting.coeffs.mean(1)
+        # first band (y, z, x) ~ direction of the light
+        d_est, d_true = est[[3, 1, 2]], truth[[3, 1, 2]]
+        assert d_est @ d_true / (np.linalg.norm(d_est) * np.linalg.norm(d_true)) > 0.5
+
+
+def test_blank_image_has_no_face():
+    with pytest.raises(FaceAlignmentError, match="no face"):
+        align_photo(np.full((200, 200, 3), 0.7, np.float32))
+
+
+def test_several_faces_take_the_largest(held_out_photos):
+    import cv2
+
+    _, photos = held_out_photos
+    canvas = np.ones((300, 560, 3), np.float32)
+    canvas[22:278, 0:256] = photos[0].image
+    small = cv2.resize(photos[1].image, (200, 200), interpolation=cv2.INTER_AREA)
+    canvas[50:250, 330:530] = small
+    face = align_photo(canvas)
+    assert face.faces_found == 2
+    assert "2 faces" in face.warnings[0]
+    assert face.box[0] < 256  # the big one, on the left
+
+
+def test_tiny_face_is_refused(held_out_photos):
+    import cv2
+
+    _, photos = held_out_photos
+    canvas = np.ones((400, 400, 3), np.float32)
+    canvas[170:230, 170:230] = cv2.resize(photos[0].image, (60, 60), interpolation=cv2.INTER_AREA)
+    with pytest.raises(FaceAlignmentError, match="too small|no face"):
+        align_photo(canvas)
+
+
+def test_profile_is_refused(held_out_photos):
+    heads, photos = held_out_photos
+    from core.state import OrbitPose
+
+    p = photos[0]
+    side = p.render(OrbitPose(yaw=80.0), p.expression, p.lighting)
+    with pytest.raises(FaceAlignmentError, match="turned too far|no face"):
+        align_photo(side)
+
+
+def test_load_photo_errors(tmp_path, monkeypatch):
+    from PIL import Image
+
+    with pytest.raises(FaceAlignmentError, match="no such file"):
+        load_photo(tmp_path / "missing.png")
+    bad = tmp_path / "photo.txt"
+    bad.write_text("hello")
+    with pytest.raises(FaceAlignmentError, match="unsupported image type"):
+        load_photo(bad)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    with pytest.raises(FaceAlignmentError, match="not a readable image"):
+        load_photo(corrupt)
+    ok = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(ok)
+    assert load_photo(ok).shape == (64, 80, 3)
+    # the size comes from the header, before decoding
+    monkeypatch.setattr(align, "MAX_PHOTO_PIXELS", 1000)
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self, *a: decoded.append(1))
+    with pytest.raises(FaceAlignmentError, match="too large"):
+        load_photo(ok)
+    assert not decoded
