@@ -212,14 +212,18 @@ def process_frame(image, settings: PrepareSettings, given_label=None) -> tuple[d
         return None, reason, {"message": text}
     if face.faces_found > 1:
         return None, SEVERAL_FACES, {"faces": face.faces_found}
+    box_width = float(face.box[2] - face.box[0])
+    if box_width < settings.quality.min_face_px:
+        return None, TOO_SMALL, {"face_px": round(box_width, 1)}
     crop = (np.clip(face.image, 0, 1) * 255 + 0.5).astype(np.uint8)
     pose = face.camera
     if given_label is not None:  # an EG3D set: its camera is kept as is
         camera = Camera.from_label(given_label)
         angles = orbit_angles_from_rotation(camera.cam2world[:3, :3])
         pose = OrbitPose(angles.yaw, float(np.clip(angles.pitch, -89, 89)))
+    upscale = float(np.sqrt(abs(np.linalg.det(face.transform[:, :2]))))
     reason, values = check_aligned(pose, to_gray(crop), face.landmarks, _outside(image, face.transform, crop.shape[0]),
-                                   settings.quality)
+                                   settings.quality, upscale)
     values.update(yaw=round(float(pose.yaw), 2), pitch=round(float(pose.pitch), 2))
     if reason:
         return None, reason, values
@@ -248,7 +252,7 @@ def _outside(image, transform: np.ndarray, size: int) -> float:
     n = 32
     g = (np.arange(n) + 0.5) * size / n
     xs, ys = np.meshgrid(g, g)
-    pts = np.stack([xs.ravel(), ys.ravel(), np.ones(n * n)]) 
+    pts = np.stack([xs.ravel(), ys.ravel(), np.ones(n * n)])
     src = inv[:2] @ pts
     inside = (src[0] >= 0) & (src[0] <= w) & (src[1] >= 0) & (src[1] <= h)
     return float(1.0 - inside.mean())

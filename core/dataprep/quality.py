@@ -16,7 +16,7 @@ BLURRY = "blurry"
 EXTREME_POSE = "extreme pose"
 CLOSED_EYES = "closed eyes"
 FACE_CUT = "face outside the frame"
-UNREADABLE = "not a readable image"
+UNREADABLE = "unreadable file"
 REASONS = (NO_FACE, SEVERAL_FACES, TOO_SMALL, BLURRY, EXTREME_POSE, CLOSED_EYES, FACE_CUT, UNREADABLE)
 
 
@@ -25,8 +25,7 @@ class QualitySettings:
     min_face_px: float = 64.0        # detector box width in the source image
     max_yaw: float = 55.0            # degrees (orbit convention)
     max_pitch: float = 35.0
-    min_sharpness: float = 0.35      # see sharpness(): ~1 for a sharp face, falls with blur
-    second_face_ratio: float = 0.3   # a second face at least this share of the first's width: "several faces"
+    min_sharpness: float = 0.45      # see sharpness(): ~0.7-1 for a sharp face, falls with blur
     min_eye_opening: float = 0.12    # eye aspect ratio below this on both eyes: "closed eyes"
     keep_closed_eyes: bool = False
     max_outside: float = 0.15        # share of the crop that lies outside the source image
@@ -73,23 +72,19 @@ def eye_opening(landmarks: np.ndarray) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def check_faces(boxes, settings: QualitySettings) -> str | None:
-    """Reason from the detector's boxes alone (before any landmark work)."""
-    if not boxes:
-        return NO_FACE
-    widths = sorted((b.width for b in boxes), reverse=True)
-    if len(widths) > 1 and widths[1] >= settings.second_face_ratio * widths[0]:
-        return SEVERAL_FACES
-    if widths[0] < settings.min_face_px:
-        return TOO_SMALL
-    return None
-
-
 def check_aligned(pose, crop_gray: np.ndarray, crop_landmarks: np.ndarray, outside: float,
-                  settings: QualitySettings) -> tuple[str | None, dict]:
+                  settings: QualitySettings, upscale: float = 1.0) -> tuple[str | None, dict]:
     """Reason from the aligned crop (pose in degrees, landmarks in crop pixels) and the
-    measured values, for the report."""
-    sharp = sharpness(crop_gray, crop_landmarks)
+    measured values, for the report. `upscale`: crop pixels per source pixel; sharpness
+    is measured at the source's own pixel density (a small face is not a blurred one)."""
+    import cv2
+
+    gray, pts = crop_gray, np.asarray(crop_landmarks, dtype=np.float64)
+    if upscale > 1.0:
+        side = max(16, int(round(crop_gray.shape[0] / upscale)))
+        gray = cv2.resize(crop_gray, (side, side), interpolation=cv2.INTER_AREA)
+        pts = pts * (side / crop_gray.shape[0])
+    sharp = sharpness(gray, pts)
     eyes = eye_opening(crop_landmarks)
     values = {"sharpness": round(sharp, 3), "eye_opening": [round(e, 3) for e in eyes],
               "outside": round(float(outside), 3)}
