@@ -19,6 +19,17 @@ PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 # most it looks at (time grows with area), and a small frame is upsampled once
 DETECT_LONG_SIDE = 640
 UPSAMPLE_BELOW = 400
+# the HOG detector is also run at these extra scales of the (resized) frame: faces whose
+# HOG score is marginal at one scale often pass at another (measured on engine renders)
+DETECT_EXTRA_SCALES = (1.5,)
+# dlib's CNN (MMOD) detector, the fallback when HOG finds nothing: far more robust (turned,
+# dim or unusual faces) and far slower (~0.1-0.4 s at this size on a laptop CPU), so it
+# only runs while no face is tracked, on a frame scaled to this long side
+CNN_LONG_SIDE = 320
+CNN_MIN_CONFIDENCE = 0.3
+# a CNN box as the HOG detector would draw it (its box is about as wide, a little lower
+# and to the right; measured on renders and the astronaut photo where both found the face)
+CNN_TO_HOG = (0.06, 0.10, 1.0)   # centre shift x, y in box widths; size ratio
 # verification: the crop around the tracked box is this many box widths, resized so the
 # face fills about one detector window
 VERIFY_CROP_BOXES = 1.6
@@ -82,25 +93,70 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 
 
 class DlibFaceLandmarks:
-    def __init__(self):
+    """dlib's detectors and 68-point predictor. `cnn`: fall back to the CNN detector when
+    the HOG detector finds no face (see `detect`)."""
+
+    def __init__(self, cnn: bool = True):
         import dlib
 
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(dlib_model_path()))
+        self.cnn = None
+        if cnn:
+            try:
+                self.cnn = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+            except (FileNotFoundError, RuntimeError):
+                self.cnn = None
 
-    def detect(self, gray: np.ndarray) -> list[FaceBox]:
-        """Every face dlib finds in the whole frame, best score first."""
+    def detect(self, gray: np.ndarray, fallback: bool = True) -> list[FaceBox]:
+        """Every face found in the whole frame, best score first: dlib's HOG detector at
+        a few scales (boxes overlapping another found at a better score are merged into
+        it); when it finds none and `fallback`, dlib's CNN detector, whose boxes are
+        mapped to where HOG would have put them (the landmark predictor was trained on
+        HOG boxes) and scored as a just-passing HOG detection."""
         import cv2
 
         h, w = gray.shape
         scale = min(1.0, DETECT_LONG_SIDE / max(h, w))
         img = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        upsample = 1 if max(img.shape) < UPSAMPLE_BELOW else 0
-        rects, scores, _ = self.detector.run(img, upsample, 0.0)
-        boxes = [FaceBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale, float(s))
-                 for r, s in zip(rects, scores)]
-        return sorted(boxes, key=lambda b: -b.score)
+        found = []
+        for extra in (1.0,) + DETECT_EXTRA_SCALES + ((2.0,) if max(img.shape) < UPSAMPLE_BELOW else ()):
+            s = scale * extra
+            x = img if extra == 1.0 else cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
+            rects, scores, _ = self.detector.run(x, 0, 0.0)
+            found += [FaceBox(r.left() / s, r.top() / s, (r.right() + 1) / s, (r.bottom() + 1) / s, float(sc))
+                      for r, sc in zip(rects, scores)]
+        boxes = []
+        for b in sorted(found, key=lambda b: -b.score):
+            if all(b.iou(k) < 0.3 for k in boxes):
+                boxes.append(b)
+        if not boxes and fallback and self.cnn is not None:
+            boxes = self.detect_cnn(gray)
+        return boxes
+
+    def detect_cnn(self, gray: np.ndarray) -> list[FaceBox]:
+        """dlib's CNN (MMOD) detector, boxes mapped to HOG's convention, score 0."""
+        import cv2
+
+        if self.cnn is None:
+            return []
+        h, w = gray.shape
+        scale = CNN_LONG_SIDE / max(h, w)
+        img = gray if scale == 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)),
+                                                   interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        dx, dy, size = CNN_TO_HOG
+        boxes = []
+        for d in self.cnn(np.ascontiguousarray(img), 0):
+            if d.confidence < CNN_MIN_CONFIDENCE:
+                continue
+            r = d.rect
+            bw = (r.right() + 1 - r.left()) / scale
+            cx = (r.left() + r.right() + 1) / 2 / scale + dx * bw
+            cy = (r.top() + r.bottom() + 1) / 2 / scale + dy * bw
+            half = 0.5 * size * bw
+            boxes.append(FaceBox(cx - half, cy - half, cx + half, cy + half, 0.0))
+        return boxes
 
     def landmarks(self, gray: np.ndarray, box: FaceBox) -> np.ndarray:
         """(68, 2) iBUG points predicted inside `box`."""
@@ -109,15 +165,15 @@ class DlibFaceLandmarks:
         shape = self.predictor(gray, rect)
         return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64) + 0.5
 
-    def verify(self, gray: np.ndarray, box: FaceBox) -> float:
+    def verify(self, gray: np.ndarray, box: FaceBox, threshold: float = VERIFY_THRESHOLD) -> float:
         """The detector's best score for a face overlapping `box`, looked for only in a
         crop around it (about a millisecond): how sure we are it still holds a face.
-        Returns VERIFY_THRESHOLD when nothing is found."""
+        Returns `threshold` when nothing scoring above it is found."""
         import cv2
 
         side = VERIFY_CROP_BOXES * box.width
         if side < 8:
-            return VERIFY_THRESHOLD
+            return threshold
         cx, cy = box.centre
         x0, y0 = cx - side / 2, cy - side / 2
         scale = VERIFY_CROP_PX / side
@@ -125,8 +181,8 @@ class DlibFaceLandmarks:
         m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
         crop = cv2.warpAffine(gray, m, (VERIFY_CROP_PX, VERIFY_CROP_PX), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        rects, scores, _ = self.detector.run(crop, 0, VERIFY_THRESHOLD)
-        best = VERIFY_THRESHOLD
+        rects, scores, _ = self.detector.run(crop, 0, threshold)
+        best = threshold
         for r, s in zip(rects, scores):
             found = FaceBox(x0 + r.left() / scale, y0 + r.top() / scale, x0 + (r.right() + 1) / scale,
                             y0 + (r.bottom() + 1) / scale)

@@ -6,7 +6,11 @@ Per frame:
    overlapping where the last one was, else the largest); otherwise the box the last
    frame's landmarks predict, so a second face cannot steal the track.
 2. Check the box still holds a face (the detector on a small crop around it, ~1 ms): its
-   score is the confidence. A few misses in a row and the face counts as lost.
+   score is the confidence. The score it must reach is set by the face's own detection
+   score (VERIFY_MARGIN below it, never above dlib's VERIFY_THRESHOLD): a face that HOG
+   found only just (or only the CNN fallback found) keeps scoring low as it turns, while
+   a clear webcam face (scores 1-3) is held to the stricter threshold. A box too dark or
+   too flat to hold a face is a miss too. A few misses in a row and the face is lost.
 3. 68 landmarks (dlib) -> head pose by PnP against the reference face (the template, or
    the user's calibrated neutral face) -> pose-normalised landmark offsets -> expression
    weights (FaceModel's regressor).
@@ -29,6 +33,15 @@ from core.tracking.smoothing import OneEuroFilter, OneEuroSettings
 
 # a detector score at which the confidence reaches 1 (dlib's scores for clear faces are ~1-3)
 CONFIDENT_SCORE = 1.0
+# verification: the score a tracked face must keep is its detection score less this margin,
+# at most VERIFY_THRESHOLD and at least VERIFY_FLOOR (non-face crops of skimage's photos
+# score up to about -0.6, pixel noise -0.7; a turned engine head that HOG found at 0.0
+# scores down to -0.97)
+VERIFY_MARGIN = 1.0
+VERIFY_FLOOR = -1.0
+# a box whose grey levels (0-255) have a mean or spread below these holds no visible face
+DARK_MEAN = 18.0
+FLAT_STD = 4.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class TrackedFrame:
     raw_pose: HeadPose | None = None
     raw_expression: Expression | None = None
     timings_ms: dict = field(default_factory=dict)
+    status: str = "tracking"   # or "no face", "too dark", "face lost"
 
     def to_json(self, index: int) -> dict:
         """The track JSON record of one frame: face, yaw, pitch, roll, expression."""
@@ -97,6 +111,7 @@ class FaceTracker:
         self._last_box: FaceBox | None = None
         self._fit: PoseFit | None = None
         self._misses = 0
+        self._verify_at = VERIFY_THRESHOLD
         self._lost_since: float | None = None
         self._pose_filter = OneEuroFilter(self.settings.pose_smoothing)
         self._expr_filter = OneEuroFilter(self.settings.expression_smoothing)
@@ -139,17 +154,19 @@ class FaceTracker:
                 points = self.faces.landmarks(gray, box)
                 self._box_rule = BoxFromLandmarks.measure(box, points)
                 self._box, score = box, box.score
+                self._verify_at = float(np.clip(box.score - VERIFY_MARGIN, VERIFY_FLOOR, VERIFY_THRESHOLD))
             else:
-                return self._no_face(time, timings, t0)
+                return self._no_face(time, timings, t0, "too dark" if _too_dark(gray) else "no face")
         else:
             t1 = _time.perf_counter()
-            score = self.faces.verify(gray, self._box)
+            dark = _too_dark(_crop(gray, self._box))
+            score = self._verify_at if dark else self.faces.verify(gray, self._box, self._verify_at)
             timings["verify"] = (_time.perf_counter() - t1) * 1e3
-            if score <= VERIFY_THRESHOLD:
+            if score <= self._verify_at:
                 self._misses += 1
                 if self._misses >= self.settings.lost_after:
                     self._last_box, self._box, self._fit = self._box, None, None
-                return self._no_face(time, timings, t0)
+                return self._no_face(time, timings, t0, "too dark" if dark else "face lost")
             t1 = _time.perf_counter()
             points = self.faces.landmarks(gray, self._box)
             timings["landmarks"] = (_time.perf_counter() - t1) * 1e3
@@ -181,7 +198,7 @@ class FaceTracker:
         else:
             self._box = next_box
         timings["total"] = (_time.perf_counter() - t0) * 1e3
-        confidence = float(np.clip((score - VERIFY_THRESHOLD) / (CONFIDENT_SCORE - VERIFY_THRESHOLD), 0.0, 1.0))
+        confidence = float(np.clip((score - self._verify_at) / (CONFIDENT_SCORE - self._verify_at), 0.0, 1.0))
         return TrackedFrame(time, True, confidence, HeadPose(*pose), Expression(self.names, values), points,
                             next_box, HeadPose(*raw_pose), Expression(self.names, np.clip(raw_values, 0, 1)), timings)
 
@@ -193,7 +210,7 @@ class FaceTracker:
                 return max(overlapping, key=lambda b: b.iou(self._last_box))
         return max(boxes, key=lambda b: b.area())
 
-    def _no_face(self, time: float, timings: dict, t0: float) -> TrackedFrame:
+    def _no_face(self, time: float, timings: dict, t0: float, status: str = "no face") -> TrackedFrame:
         """Hold the last good output, then ease it back to neutral."""
         s = self.settings
         if self._lost_since is None:
@@ -206,4 +223,19 @@ class FaceTracker:
         self._output = (pose, values)
         timings["total"] = (_time.perf_counter() - t0) * 1e3
         return TrackedFrame(time, False, 0.0, HeadPose(*pose), Expression(self.names, np.clip(values, 0, 1)),
-                            timings_ms=timings)
+                            timings_ms=timings, status=status)
+
+
+def _crop(gray: np.ndarray, box: FaceBox) -> np.ndarray:
+    h, w = gray.shape
+    x0, x1 = int(max(box.left, 0)), int(min(box.right, w))
+    y0, y1 = int(max(box.top, 0)), int(min(box.bottom, h))
+    return gray[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else gray[:0, :0]
+
+
+def _too_dark(gray: np.ndarray) -> bool:
+    """Too dark or too flat to show a face (an empty crop counts as one)."""
+    if gray.size == 0:
+        return True
+    small = gray[::4, ::4] if gray.size > 40_000 else gray
+    return float(small.mean()) < DARK_MEAN or float(small.std()) < FLAT_STD
