@@ -1,25 +1,15 @@
-"""Avatar Studio launcher: `python main.py` (same as `avatar-studio` with no command)."""
+"""Avatar Studio launcher: `python main.py` (same as `avatar-studio` with no command);
+`python main.py COMMAND ...` runs a command (cli/)."""
 from __future__ import annotations
 
 import sys
 
-
-def launch_studio(argv=None) -> int:
-    """Start the Qt studio on the bundled model (or the one given with --model)."""
-    try:
-        import PySide6  # noqa: F401
-    except ImportError:
-        print("avatar-studio: the studio needs the GUI extras: pip install -e '.[gui]'", file=sys.stderr)
-        return 2
-    from app.studio import run_studio
-
-    return run_studio(argv or [])
-
+from cli.commands.studio import launch_studio
 
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args and not args[0].startswith("-"):
-        from core.cli import main as cli_main
+        from cli import main
 
-        sys.exit(cli_main(args))
+        sys.exit(main(args))
     sys.exit(launch_studio(args))

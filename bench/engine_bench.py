@@ -4,7 +4,6 @@ image agreement with a dense reference render. Ratios come from one run on one m
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -158,25 +157,3 @@ def format_table(result: dict) -> str:
     lines.append(f"identity change (planes): {result['identity_change_ms']:.0f} ms; "
                  f"expression change (planes + grid): {result['expression_change_ms']:.0f} ms")
     return "\n".join(lines)
-
-
-def run_bench(args) -> int:
-    engine = InferenceEngine.from_checkpoint(args.model, args.device)
-    resolutions = tuple(int(x) for x in str(args.resolutions).split(",") if x.strip())
-    print(f"benchmarking on {device_name(engine.device)} ...")
-    identity, truth = None, None
-    codes = getattr(engine, "provenance", {}).get("identity_codes")
-    if codes:
-        from core.identity import Identity
-        from training.shape_fit import analytic_reference
-
-        identity = Identity(np.asarray(codes[0]), name="fitted head 0")
-        truth = analytic_reference(engine.model, engine.provenance, 0)
-    result = run_benchmark(engine, resolutions, args.repeats, identity=identity, truth_model=truth)
-    print(format_table(result))
-    if args.json:
-        from core.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(result, indent=1))
-        print(f"wrote {args.json}")
-    return 0

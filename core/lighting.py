@@ -242,3 +242,42 @@ def load_presets(path: Path = PRESETS_FILE) -> dict[str, SphericalHarmonicsLight
             light = SphericalHarmonicsLighting(light.coeffs + more.coeffs)
         presets[name] = light
     return presets
+
+
+ENVMAP_SUFFIXES = {".hdr", ".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+
+
+def load_lighting(spec: str) -> SphericalHarmonicsLighting:
+    """A preset name, a lighting JSON file ({'sh': 9x3}), or an environment map image."""
+    from core.fileio import read_json
+
+    path = Path(spec)
+    if path.suffix.lower() == ".json":
+        data = read_json(path)
+        try:
+            return SphericalHarmonicsLighting.from_json(data)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}: {e}") from None
+    if path.suffix.lower() in ENVMAP_SUFFIXES:
+        return SphericalHarmonicsLighting.from_environment_map(load_environment_map(path))
+    return SphericalHarmonicsLighting.preset(spec)
+
+
+def load_environment_map(path) -> np.ndarray:
+    """Linear RGB float image: HDR/EXR as stored, 8-bit images converted from sRGB."""
+    import os
+
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    img = img[..., ::-1].astype(np.float32)
+    if path.suffix.lower() not in {".hdr", ".exr"}:
+        img = img / (65535.0 if img.max() > 255 else 255.0)
+        img = np.where(img <= 0.04045, img / 12.92, ((img + 0.055) / 1.055) ** 2.4)
+    return img

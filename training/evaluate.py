@@ -260,23 +260,3 @@ def chamfer(a_mesh, b_mesh, samples: int = 20000, y_min: float = -np.inf) -> flo
     b = np.asarray(b_mesh.sample(samples, seed=1))
     a, b = a[a[:, 1] > y_min], b[b[:, 1] > y_min]
     return float((cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean()) / 2)
-
-
-def run_eval(args) -> int:
-    result = evaluate(args.model, args.data, args.device, args.max_samples, neural_resolution=args.neural_resolution,
-                      fit_steps=args.fit_steps, progress=True, quality=args.quality,
-                      expression_samples=args.expression_samples)
-    fitted = f", {result['fitted_identities']} identities fitted" if result["fitted_identities"] else ""
-    print(f"{result['samples']} samples at {result['neural_resolution']}x{result['neural_resolution']} "
-          f"neural resolution, {result['quality']} quality{fitted}")
-    for k, v in result["summary"].items():
-        print(f"  {k:<34} {v:8.3f}")
-    if "expression_change_corr_by_name" in result:
-        print(f"  per expression ({result['expression_samples']} samples): change correlation, moved-pixel ratio")
-        for name, c in result["expression_change_corr_by_name"].items():
-            print(f"    {name:<18} {c:6.3f} {result['expression_pixel_ratio_by_name'][name]:6.2f}")
-    if args.json:
-        from core.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(result, indent=1))
-    return 0

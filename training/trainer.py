@@ -390,22 +390,3 @@ def _average_gradients(params, world: int):
         n = g.numel()
         p.grad = flat[offset:offset + n].view_as(p).clone()
         offset += n
-
-
-def run_train(args) -> int:
-    cfg = TrainConfig.from_file(args.config, args.set or ())
-    trainer = Trainer(cfg, args.data, args.out, resume=args.resume)
-    if trainer.step:
-        print(f"resuming {args.out} at step {trainer.step}")
-    result = trainer.run()
-    if trainer.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
-        if trainer.rank != 0:
-            return 130 if trainer.stop_requested else 0
-    status = "stopped" if trainer.stop_requested else "finished"
-    print(f"{status} at step {result['step']} ({result['seconds']:.0f} s); checkpoint {trainer.checkpoint_path}, "
-          f"model {Path(args.out) / 'model.safetensors'}")
-    return 130 if trainer.stop_requested else 0

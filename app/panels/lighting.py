@@ -185,7 +185,7 @@ class LightingPanel(QWidget):
     def load_envmap(self, path: str) -> bool:
         from pathlib import Path
 
-        from core.commands.render import load_environment_map
+        from core.lighting import load_environment_map
 
         try:
             light = SphericalHarmonicsLighting.from_environment_map(load_environment_map(Path(path)))

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cli import main
+from cli import main
 from core.state import AvatarState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_console_entry_point_runs_as_a_process(tiny_checkpoint, tmp_path):
     """The real process: exit code and a single stderr line, no traceback."""
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"junk")
-    p = subprocess.run([sys.executable, "-m", "core.cli", "render", "--model", str(bad), "--out", str(tmp_path / "o.png")],
+    p = subprocess.run([sys.executable, "-m", "cli", "render", "--model", str(bad), "--out", str(tmp_path / "o.png")],
                        cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli import main
+from cli import main
 from core.expression import DEFAULT_EXPRESSION_NAMES
 from core.model.config import ModelConfig
 from core.model.head import NeuralHeadModel

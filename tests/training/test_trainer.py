@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from core.cli import main
+from cli import main
 from training.data import DatasetError, HeadDataset
 from training.trainer import TrainConfig, Trainer
 
@@ -235,7 +235,7 @@ def test_two_gloo_processes_under_torchrun(dataset, tmp_path):
                                "coarse_samples": 8, "importance_samples": 8, "model": TINY_MODEL}))
     root = Path(__file__).resolve().parents[2]
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                        "-m", "core.cli", "train", "--config", str(cfg), "--data", str(dataset),
+                        "-m", "cli", "train", "--config", str(cfg), "--data", str(dataset),
                         "--out", str(tmp_path / "ddp")], cwd=root, capture_output=True, text=True, timeout=300,
                        stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -206,31 +206,3 @@ def merge_parts(cfg: SynthConfig, out: Path) -> None:
     merged["identity_parameter_names"] = {"shape": list(SHAPE_PARAMETERS), "appearance": list(APPEARANCE_PARAMETERS)}
     merged["generator"] = generator_settings(cfg)
     atomic_write_text(out / "dataset.json", json.dumps(merged))
-
-
-def run_synth(args) -> int:
-    cfg = SynthConfig(identities=args.identities, views_per_identity=args.views_per_identity, resolution=args.res,
-                      seed=args.seed, expressions=args.expressions, lighting=args.lighting, background=args.background,
-                      passes=args.passes, meshes=args.meshes, view_seed=args.view_seed,
-                      expression_variants=getattr(args, "expression_variants", 1))
-    if not 1 <= cfg.expression_variants <= 64:
-        raise ValueError(f"synth: --expression-variants {cfg.expression_variants} outside [1, 64]")
-    if cfg.identities < 1 or cfg.views_per_identity < 1:
-        raise ValueError("synth: --identities and --views-per-identity must be at least 1")
-    if not 16 <= cfg.resolution <= 1024:
-        raise ValueError(f"synth: --res {cfg.resolution} outside [16, 1024]")
-    shard = (0, 1)
-    if args.shard:
-        try:
-            k, n = (int(x) for x in args.shard.split("/"))
-        except ValueError:
-            raise ValueError(f"synth: --shard {args.shard!r}: expected K/N, e.g. 0/4") from None
-        if not 0 <= k < n:
-            raise ValueError(f"synth: --shard {args.shard!r}: need 0 <= K < N")
-        shard = (k, n)
-    out = Path(args.out)
-    stats = write_dataset(cfg, out, shard)
-    rate = stats["written"] / max(stats["seconds"], 1e-9)
-    print(f"wrote {stats['written']} images ({stats['skipped']} already there) to {out} "
-          f"in {stats['seconds']:.1f} s ({rate:.1f} images/s)")
-    return 0

@@ -8,7 +8,7 @@ import pytest
 import trimesh
 
 from core.checkpoint import DEFAULT_MODEL
-from core.cli import main
+from cli import main
 from core.engine import InferenceEngine
 from core.export.mesh import SCENE_UNIT_METRES, MeshExportConfig, density_volume, extract_mesh
 

@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import imageio_ffmpeg
 import pytest
 
-from core.cli import main
+from cli import main
 from core.engine import InferenceEngine
 from core.export.video import load_timeline, timeline_state
 from core.state import OrbitPose

@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from core.cli import main
+from cli import main
 
 
 def count_frames(path):

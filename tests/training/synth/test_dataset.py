@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.camera import Camera
-from core.cli import main
+from cli import main
 from core.expression import DEFAULT_EXPRESSION_NAMES
 
 

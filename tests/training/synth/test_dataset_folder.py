@@ -2,7 +2,7 @@
 two generator settings in one folder."""
 import json
 
-from core.cli import main
+from cli import main
 
 
 def synth(out, *extra, identities="2"):

@@ -7,18 +7,33 @@ as it is when the camera stops sending frames); on a file source Ctrl-C cancels.
 """
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from core.cli import CommandError
-from core.commands.render import state_from_args
-from core.expression import Expression
-from core.passes import pass_image, resize_frame
-from core.state import OrbitPose, RenderSettings
+from cli.common import CommandError, add_model_flags, add_state_flags, number, state_from_args
+
+NAME = "reenact"
+OUTPUT_FILES = ("out", "track_json")
+
+
+def add_parser(sub) -> None:
+    ra = sub.add_parser(NAME, help="a video, image folder, webcam or ARKit capture drives an avatar")
+    add_model_flags(ra)
+    add_state_flags(ra)
+    ra.add_argument("--source", required=True,
+                    help="a video file, a folder of images, an ARKit / Live Link Face .csv, webcam or webcam:N")
+    ra.add_argument("--fps", type=number(float, 0.0, above=True),
+                    help="frame rate of an image folder (default 30) or of a capture's timecode frames (default 60)")
+    ra.add_argument("--res", type=number(int, 16, 2048), default=256, help="avatar image side in pixels")
+    ra.add_argument("--quality", choices=("preview", "refined", "naive"), default="preview")
+    ra.add_argument("--calibrate", action="store_true",
+                    help="take the first face found as the neutral face looking straight at the camera")
+    ra.add_argument("--side-by-side", action="store_true", help="the source (landmarks drawn) left of the avatar")
+    ra.add_argument("--track-json", help="also write per frame: face, yaw, pitch, roll (degrees), expression")
+    ra.add_argument("--out", required=True, help="out.mp4 (H.264, yuv420p) or out.gif")
 
 
 def _even(n: float) -> int:
@@ -60,9 +75,14 @@ class _StopOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def run_reenact(args) -> int:
+def run(args) -> int:
+    import json
+
     from core.engine import InferenceEngine
+    from core.expression import Expression
     from core.export.video import write_video
+    from core.passes import pass_image, resize_frame
+    from core.state import OrbitPose, RenderSettings
     from core.tracking.sources import open_source
 
     out = Path(args.out)

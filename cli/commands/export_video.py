@@ -1,36 +1,35 @@
-"""`avatar-studio export-mesh` and `avatar-studio export-video`."""
+"""`avatar-studio export-video`: an orbit / lighting / expression / identity / timeline video."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from cli.common import add_model_flags, add_state_flags, number, state_from_args
 
-from core.commands.render import state_from_args
-from core.passes import depth_preview, pass_image, resize_frame
-from core.state import PASSES
-
-
-def run_export_mesh(args) -> int:
-    from core.engine import InferenceEngine
-    from core.export.mesh import FORMATS, MeshExportConfig, extract_mesh, save_mesh
-
-    out = Path(args.out)
-    if out.suffix.lower() not in FORMATS:
-        raise ValueError(f"{out}: mesh format must be one of {', '.join(FORMATS)}")
-    cfg = MeshExportConfig(resolution=args.grid, level=args.level, faces=args.faces, smooth_iterations=args.smooth,
-                           colors=args.colors, texture=args.texture)
-    engine = InferenceEngine.from_checkpoint(args.model, args.device)
-    state = state_from_args(args, engine)
-    mesh = extract_mesh(engine, state, cfg)
-    save_mesh(mesh, out)
-    print(f"wrote {out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
-          f"{'watertight' if mesh.metadata.get('closed_surface') else 'not watertight'}, metres, y up, facing +z")
-    return 0
+NAME = "export-video"
+OUTPUT_FILES = ("out",)
 
 
-def run_export_video(args) -> int:
+def add_parser(sub) -> None:
+    v = sub.add_parser(NAME, help="orbit / lighting / expression / identity / timeline video")
+    add_model_flags(v)
+    add_state_flags(v)
+    v.add_argument("--path", default="orbit", help="orbit, light, expression, identity, or a TIMELINE.json")
+    v.add_argument("--seed-b", type=int, default=1, help="the second identity of the identity path")
+    v.add_argument("--frames", type=int, default=60)
+    v.add_argument("--fps", type=number(float, 1.0, 120.0), default=24.0)
+    v.add_argument("--res", type=int, default=256)
+    v.add_argument("--quality", choices=("preview", "refined", "naive"), default="refined")
+    v.add_argument("--passes", help="comma-separated passes shown side by side, e.g. rgb,normal,albedo")
+    v.add_argument("--out", required=True, help="out.mp4 (H.264, yuv420p) or out.gif")
+
+
+def run(args) -> int:
+    import numpy as np
+
     from core.engine import InferenceEngine
     from core.export import video
+    from core.passes import depth_preview, pass_image, resize_frame
+    from core.state import PASSES, RenderSettings
 
     out = Path(args.out)
     if out.suffix.lower() not in (".mp4", ".gif"):
@@ -45,8 +44,6 @@ def run_export_video(args) -> int:
         raise ValueError(f"export-video: unknown pass {bad[0]!r}; passes are {', '.join(PASSES)}")
     engine = InferenceEngine.from_checkpoint(args.model, args.device)
     base = state_from_args(args, engine)
-    from core.state import RenderSettings
-
     base = base.with_(render=RenderSettings(args.res, args.quality, "rgb", base.render.background))
     n = args.frames
     if args.path.lower().endswith(".json"):
