@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
     def _build_panels(self):
         if getattr(self, "gallery", None) is not None:
             self.gallery.shutdown()
+        if getattr(self, "live_panel", None) is not None:
+            self.live_panel.shutdown()
         if getattr(self, "viewport", None) is not None:
             self.viewport.shutdown()
         for dock in getattr(self, "docks", {}).values():
@@ -101,6 +103,9 @@ class MainWindow(QMainWindow):
         self.lighting_panel = LightingPanel(self.doc)
         self.camera_panel = CameraPanel(self.doc)
         self.render_panel = RenderPanel(self.doc)
+        from app.panels.live import LivePanel
+
+        self.live_panel = LivePanel(self.doc, self.engine.cfg.expression_names, self.scheduler)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.viewport = None
         from PySide6.QtGui import QGuiApplication
@@ -125,6 +130,7 @@ class MainWindow(QMainWindow):
             ("SH coefficients", self.sh_panel, right),
             ("Performance", self.perf_plot, Qt.DockWidgetArea.BottomDockWidgetArea),
             ("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea),
+            ("Live", self.live_panel, right),
         ]
         self.docks = {title: self._dock(title, widget, area) for title, widget, area in docks}
         d = self.docks
@@ -133,6 +139,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(d["Identity"], d["Gallery"])
         self.tabifyDockWidget(d["Lighting"], d["SH coefficients"])
         d["Lighting"].raise_()
+        self.tabifyDockWidget(d["Expression"], d["Live"])
+        d["Expression"].raise_()
         d["Performance"].hide()  # View > Performance shows it
         if hasattr(self, "view_menu"):
             self._refresh_view_menu()
@@ -288,6 +296,7 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.scheduler.shutdown()
         self.gallery.shutdown()
+        self.live_panel.shutdown()
         if self.viewport is not None:
             self.viewport.shutdown()
         self.exporter.shutdown()

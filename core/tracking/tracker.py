@@ -135,6 +135,14 @@ class FaceTracker:
         self._fit = None
         return True
 
+    def set_smoothing(self, pose: OneEuroSettings, expression: OneEuroSettings) -> None:
+        """Change the One-Euro settings while tracking (the filters keep their state)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, pose_smoothing=pose, expression_smoothing=expression)
+        self._pose_filter.settings = pose
+        self._expr_filter.settings = expression
+
     def clear_calibration(self) -> None:
         self.reference = None
         self._fit = None
