@@ -158,6 +158,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
         self._action(m, "Open &model...", self._open_model_dialog, "Ctrl+Shift+O")
+        from app.fit_dialog import PhotoFitController
+
+        self.photo_fitter = PhotoFitController(self)  # also takes photos dropped on the view
+        self._action(m, "New avatar from &photo...", self.photo_fitter.choose_photo, "Ctrl+Shift+N")
         self._action(m, "&Open session...", self._open_session_dialog, QKeySequence.StandardKey.Open)
         self._action(m, "&Save session...", self._save_session_dialog, QKeySequence.StandardKey.Save)
         self.recent_menu = m.addMenu("Recent")
@@ -240,6 +244,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened model {Path(path).name}", 5000)
         return True
 
+    def use_fitted_avatar(self, engine, state, label: str):
+        """Show a fitted avatar: its engine (the model with the avatar's tuned weights)
+        replaces the current one, like opening a model, and the document shows its state."""
+        self.engine = engine
+        self.scheduler.set_engine(engine)
+        self._build_panels()
+        self.doc.reset(state)
+        self.statusBar().showMessage(f"Showing {label}", 5000)
+
     def session_json(self) -> dict:
         p = self.identity_panel
         return {"format": SESSION_FORMAT, "version": 1, "model": self.model_path, "state": self.doc.state.to_json(),
@@ -300,6 +313,7 @@ class MainWindow(QMainWindow):
         if self.viewport is not None:
             self.viewport.shutdown()
         self.exporter.shutdown()
+        self.photo_fitter.shutdown()
 
     def closeEvent(self, event):  # noqa: N802
         self.shutdown()

@@ -281,9 +281,12 @@ class _Fitter:
 
 def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(),
               progress: Callable[[FitProgress], None] | None = None,
-              cancel: Callable[[], bool] | None = None, training_codes=None) -> FitResult:
+              cancel: Callable[[], bool] | None = None, training_codes=None,
+              start_from: FitResult | None = None) -> FitResult:
     """Fit `face` (an AlignedFace) into `model` (its weights are restored afterwards; the
-    tuned change is returned as `weight_delta`). See the module's docstring."""
+    tuned change is returned as `weight_delta`). See the module's docstring.
+    start_from: continue from an earlier result (its code, expression, light, camera;
+    not its weight change), e.g. to tune a fit that was made without tuning."""
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     fitter = _Fitter(model, face, settings)
@@ -293,7 +296,17 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
     for p in model.parameters():
         p.requires_grad_(False)
     start = "prior mean"
-    if settings.pick_start and training_codes is not None and len(training_codes):
+    if start_from is not None:
+        fitter.code.data.copy_(torch.as_tensor(start_from.latent, dtype=torch.float32))
+        e = torch.as_tensor(start_from.expression.with_names(fitter.names).values, dtype=torch.float32)
+        fitter.expr_logit.data.copy_(torch.logit(e.clamp(1e-4, 1 - 1e-4)))
+        fitter.sh.data.copy_(torch.as_tensor(start_from.lighting.coeffs, dtype=torch.float32))
+        c = start_from.camera
+        fitter.cam.data.copy_(torch.tensor([math.radians(c.yaw), math.radians(c.pitch), math.radians(c.roll),
+                                            math.log(fov_to_focal(c.fov)), c.look_at[0] - DEFAULT_LOOK_AT[0],
+                                            c.look_at[1] - DEFAULT_LOOK_AT[1]], dtype=torch.float32))
+        start = "earlier fit"
+    elif settings.pick_start and training_codes is not None and len(training_codes):
         start = fitter.pick_start([("prior mean", fitter.mean)] +
                                   [(f"training code {i}", c) for i, c in enumerate(training_codes)])
     total = settings.steps + settings.pti_steps
