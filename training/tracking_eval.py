@@ -108,7 +108,7 @@ def score(results, poses, weights, names):
     rows = [i for i in range(CALIBRATION_FRAMES, len(results)) if results[i].face]
     out = {"frames": len(results) - CALIBRATION_FRAMES, "tracked": len(rows)}
     for kind in ("smoothed", "raw"):
-        angle, axes, expr = [], [], []
+        angle, axes, expr, pred, true = [], [], [], [], []
         for i in rows:
             r = results[i]
             pose = r.pose if kind == "smoothed" else r.raw_pose
@@ -117,7 +117,8 @@ def score(results, poses, weights, names):
             angle.append(rotation_angle_deg(pose, truth))
             axes.append(np.abs(pose.as_array() - poses[i]))
             expr.append(np.abs(values - weights[i]))
-        out[kind] = {"angles": angle, "axes": axes, "expr": expr}
+            pred.append(values), true.append(weights[i])
+        out[kind] = {"angles": angle, "axes": axes, "expr": expr, "pred": pred, "true": true}
     return out
 
 
@@ -127,13 +128,26 @@ def summarise(parts, names) -> dict:
         angle = np.concatenate([p[kind]["angles"] for p in parts])
         axes = np.concatenate([p[kind]["axes"] for p in parts])
         expr = np.concatenate([p[kind]["expr"] for p in parts])
+        pred = np.concatenate([p[kind]["pred"] for p in parts])
+        true = np.concatenate([p[kind]["true"] for p in parts])
         per_name = {n: float(e) for n, e in zip(names, expr.mean(0))}
+        # what answering 0 for every name would score (most weights are 0 most of the
+        # time, so a tracker must beat this to be saying anything), and how well the
+        # estimate follows each name (correlation; 0 where either side never moves)
+        baseline = {n: float(e) for n, e in zip(names, np.abs(true).mean(0))}
+        corr = {}
+        for j, n in enumerate(names):
+            ok = pred[:, j].std() > 1e-6 and true[:, j].std() > 1e-6
+            corr[n] = round(float(np.corrcoef(pred[:, j], true[:, j])[0, 1]), 3) if ok else 0.0
         summary[kind] = {
             "median_rotation_error_deg": float(np.median(angle)),
             "mean_rotation_error_deg": float(np.mean(angle)),
             "median_abs_error_deg": dict(zip(("yaw", "pitch", "roll"), np.median(axes, 0).round(3).tolist())),
             "mean_abs_expression_error": float(expr.mean()),
             "per_name": {k: round(v, 4) for k, v in per_name.items()},
+            "zero_baseline_mean_abs_error": float(np.abs(true).mean()),
+            "zero_baseline_per_name": {k: round(v, 4) for k, v in baseline.items()},
+            "per_name_correlation": corr,
             "worst_five": sorted(per_name, key=per_name.get, reverse=True)[:5],
         }
     summary["frames"] = int(sum(p["frames"] for p in parts))
@@ -228,6 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--res", type=int, default=256)
     ap.add_argument("--seed", type=int, default=EVAL_FIRST_SEED)
     ap.add_argument("--json")
+    ap.add_argument("--cache", help="keep the rendered sequences here (the next run re-tracks them only)")
     args = ap.parse_args(argv)
     names = DEFAULT_EXPRESSION_NAMES
     renderer = HeadRenderer(args.res)
@@ -242,7 +257,15 @@ def main(argv=None) -> int:
         for k in range(args.sequences):
             seed = args.seed + k
             rng = np.random.default_rng([seed, 3])
-            images, poses, weights = render_sequence(seed, args.frames, args.res, renderer, rng)
+            cached = Path(args.cache) / f"seq_{seed}_{args.frames}_{args.res}.npz" if args.cache else None
+            if cached is not None and cached.exists():
+                with np.load(cached) as z:
+                    images, poses, weights = list(z["images"]), z["poses"], z["weights"]
+            else:
+                images, poses, weights = render_sequence(seed, args.frames, args.res, renderer, rng)
+                if cached is not None:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(cached, images=np.array(images), poses=poses, weights=weights)
             for label, calibrate in (("uncalibrated", False), ("calibrated", True)):
                 results = track(images, tracker, calibrate)
                 times += [r.timings_ms["total"] for r in results if r.face]

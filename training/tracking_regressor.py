@@ -158,9 +158,10 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(256, 256), epochs: int = 100
         for k in range(0, len(xt), batch):
             idx = order[k:k + batch]
             out, t = net(xt[idx]), yt[idx]
-            if loss == "clipped_l1":
+            if loss in ("clipped_l1", "clipped_mse"):
                 free = ((t <= 0) & (out < 0)) | ((t >= 1) & (out > 1))
-                value = torch.where(free, torch.zeros_like(out), (out - t).abs()).mean()
+                err = (out - t).abs() if loss == "clipped_l1" else (out - t) ** 2
+                value = torch.where(free, torch.zeros_like(out), err).mean()
             elif loss == "huber":
                 value = torch.nn.functional.smooth_l1_loss(out, t, beta=0.1)
             else:
@@ -175,7 +176,8 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(256, 256), epochs: int = 100
 
 
 def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: float = 0.15,
-                   hidden=(256, 256), epochs: int = 100, log=print) -> FaceModel:
+                   hidden=(256, 256), epochs: int = 100, log=print, expression_loss: str = "clipped_mse",
+                   dropout: float = 0.1, weight_decay: float = 1e-3) -> FaceModel:
     names = tuple(str(n) for n in data["names"])
     res = int(data["resolution"])
     seeds = np.unique(data["identity"])
@@ -235,8 +237,10 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     model.feature_std = x[fit_rows].std(0) + 1e-6
     xn = (x[fit_rows] - model.feature_mean) / model.feature_std
     t0 = time.time()
-    model.expression_layers = train_mlp(xn, y[fit_rows], hidden, epochs, loss="clipped_l1")
-    model.pose_layers = train_mlp(xn, residual[fit_rows] / POSE_OUTPUT_SCALE, hidden, epochs, loss="huber", seed=1)
+    model.expression_layers = train_mlp(xn, y[fit_rows], hidden, epochs, loss=expression_loss, dropout=dropout,
+                                        weight_decay=weight_decay)
+    model.pose_layers = train_mlp(xn, residual[fit_rows] / POSE_OUTPUT_SCALE, hidden, epochs, loss="huber", seed=1,
+                                  dropout=dropout, weight_decay=weight_decay)
     log(f"regressors: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
 
     # held-out heads (not mirrored): how well it does where it was not fitted
