@@ -47,6 +47,10 @@ PREVIEW_WIDTH = 320
 PLOT_HISTORY = 150
 PLOT_REDRAW_S = 0.2
 DRAIN_SECONDS = 3.0
+# expression changes smaller than this (every weight) keep the last expression sent, so the
+# engine's cached tri-planes are reused while the face holds still (a new expression costs
+# the planes and the occupancy grid, about as much as the preview render itself)
+EXPRESSION_DEADBAND = 0.02
 
 
 def name_group(name: str) -> str:
@@ -482,8 +486,10 @@ class LivePanel(QWidget):
                                           float(frame.pose.roll), c.radius, c.fov, c.look_at)
         if self.drive_expression.isChecked() and frame.weights is not None:
             gains = np.array([self.gains[g].value() for g in GROUPS])[self._groups]
-            values = np.array([frame.weights.get(n, 0.0) for n in self.names]) * gains
-            changes["expression"] = Expression(self.names, np.clip(values, 0.0, 1.0))
+            values = np.clip(np.array([frame.weights.get(n, 0.0) for n in self.names]) * gains, 0.0, 1.0)
+            last = state.expression.with_names(self.names).values
+            if np.max(np.abs(values - last), initial=0.0) >= EXPRESSION_DEADBAND:
+                changes["expression"] = Expression(self.names, values)
         if changes:
             self.doc.interactive = True
             self.doc.update("Live", merge_key="live", **changes)
