@@ -9,8 +9,12 @@ Per frame:
    score is the confidence. The score it must reach is set by the face's own detection
    score (VERIFY_MARGIN below it, never above dlib's VERIFY_THRESHOLD): a face that HOG
    found only just (or only the CNN fallback found) keeps scoring low as it turns, while
-   a clear webcam face (scores 1-3) is held to the stricter threshold. A box too dark or
-   too flat to hold a face is a miss too. A few misses in a row and the face is lost.
+   a clear webcam face (scores 1-3) is held to the stricter threshold. When HOG's score
+   falls short, dlib's CNN detector is asked about the same crop (tens of ms; HOG is a
+   frontal detector, and a head turned past ~30 degrees leaves it while still a face);
+   once it has said yes, the next 4 frames are not verified again (only the dark check).
+   A box too dark or too flat to hold a face is a miss. A few misses in a row and the
+   face is lost.
 3. 68 landmarks (dlib) -> head pose by PnP against the reference face (the template, or
    the user's calibrated neutral face) -> pose-normalised landmark offsets -> expression
    weights (FaceModel's regressor).
@@ -39,6 +43,9 @@ CONFIDENT_SCORE = 1.0
 # scores down to -0.97)
 VERIFY_MARGIN = 1.0
 VERIFY_FLOOR = -1.0
+# after the CNN has confirmed a face HOG no longer sees, the next frames' boxes (carried by
+# the landmarks) are trusted without asking again: the CNN costs tens of milliseconds
+CNN_TRUST_FRAMES = 4
 # a box whose grey levels (0-255) have a mean or spread below these holds no visible face
 DARK_MEAN = 18.0
 FLAT_STD = 4.0
@@ -112,6 +119,7 @@ class FaceTracker:
         self._fit: PoseFit | None = None
         self._misses = 0
         self._verify_at = VERIFY_THRESHOLD
+        self._trusted = 0
         self._lost_since: float | None = None
         self._pose_filter = OneEuroFilter(self.settings.pose_smoothing)
         self._expr_filter = OneEuroFilter(self.settings.expression_smoothing)
@@ -168,7 +176,16 @@ class FaceTracker:
         else:
             t1 = _time.perf_counter()
             dark = _too_dark(_crop(gray, self._box))
-            score = self._verify_at if dark else self.faces.verify(gray, self._box, self._verify_at)
+            if dark:
+                score = self._verify_at
+            elif self._trusted > 0:   # the CNN saw this face a frame or two ago
+                self._trusted -= 1
+                score = self._verify_at + 1e-3
+            else:
+                score = self.faces.verify(gray, self._box, self._verify_at)
+                if score <= self._verify_at and self.faces.verify_cnn(gray, self._box):
+                    score = self._verify_at + 1e-3   # a face, though HOG no longer sees it (turned, dim)
+                    self._trusted = CNN_TRUST_FRAMES
             timings["verify"] = (_time.perf_counter() - t1) * 1e3
             if score <= self._verify_at:
                 self._misses += 1
