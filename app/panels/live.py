@@ -152,9 +152,12 @@ def run_live(spec: str, fps: float | None, names, link: LiveLink, tell, cancelle
         if source.has_images:
             tracker = tracker_cache.get("tracker")
             if tracker is None or tracker.names != tuple(names):
+                from core.tracking.landmarks import DlibFaceLandmarks
                 from core.tracking.tracker import FaceTracker
 
-                tracker = tracker_cache["tracker"] = FaceTracker(names=names)
+                # the CNN detector in its own process: inline it would hold the GIL, and so
+                # the GUI thread, for up to a second each time a face is looked for
+                tracker = tracker_cache["tracker"] = FaceTracker(names=names, faces=DlibFaceLandmarks(cnn_process=True))
             tracker.reset()
         else:
             cap = source.capture
@@ -617,3 +620,6 @@ class LivePanel(QWidget):
         if self.recorder is not None:
             self.stop_recording()
         self.job = None
+        tracker = self._tracker_cache.pop("tracker", None)
+        if tracker is not None:
+            tracker.faces.close()

@@ -96,10 +96,14 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 
 class DlibFaceLandmarks:
     """dlib's detectors and 68-point predictor. `cnn`: fall back to the CNN detector when
-    the HOG detector finds no face (see `detect`)."""
+    the HOG detector finds no face (see `detect`); `cnn_process`: run it in a helper
+    process (core/tracking/cnn_server.py) so that it does not hold the GIL of this one
+    (a program with a GUI thread wants this; a command-line batch does not need it)."""
 
-    def __init__(self, cnn: bool = True):
+    def __init__(self, cnn: bool = True, cnn_process: bool = False):
         import dlib
+
+        from core.tracking.cnn_server import CnnDetector
 
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
@@ -107,9 +111,14 @@ class DlibFaceLandmarks:
         self.cnn = None
         if cnn:
             try:
-                self.cnn = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
-            except (FileNotFoundError, RuntimeError):
+                self.cnn = CnnDetector(dlib_model_path("mmod_human_face_detector.dat"), in_process=cnn_process)
+            except FileNotFoundError:
                 self.cnn = None
+
+    def close(self) -> None:
+        """Stop the CNN helper process, if one was started."""
+        if self.cnn is not None:
+            self.cnn.close()
 
     def detect(self, gray: np.ndarray, fallback: bool = True) -> list[FaceBox]:
         """Every face found in the whole frame, best score first: dlib's HOG detector at
@@ -149,13 +158,12 @@ class DlibFaceLandmarks:
                                                    interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         dx, dy, size = CNN_TO_HOG
         boxes = []
-        for d in self.cnn(np.ascontiguousarray(img), 0):
-            if d.confidence < CNN_MIN_CONFIDENCE:
+        for left, top, right, bottom, confidence in self.cnn(img):
+            if confidence < CNN_MIN_CONFIDENCE:
                 continue
-            r = d.rect
-            bw = (r.right() + 1 - r.left()) / scale
-            cx = (r.left() + r.right() + 1) / 2 / scale + dx * bw
-            cy = (r.top() + r.bottom() + 1) / 2 / scale + dy * bw
+            bw = (right + 1 - left) / scale
+            cx = (left + right + 1) / 2 / scale + dx * bw
+            cy = (top + bottom + 1) / 2 / scale + dy * bw
             half = 0.5 * size * bw
             boxes.append(FaceBox(cx - half, cy - half, cx + half, cy + half, 0.0))
         return boxes
@@ -212,11 +220,10 @@ class DlibFaceLandmarks:
         crop = cv2.warpAffine(gray, m, (px, px), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         dx, dy, size = CNN_TO_HOG
-        for d in self.cnn(np.ascontiguousarray(crop), 0):   # dlib reports confidences >= 0 only
-            r = d.rect
-            bw = (r.right() + 1 - r.left()) / scale
-            fx = x0 + (r.left() + r.right() + 1) / 2 / scale + dx * bw
-            fy = y0 + (r.top() + r.bottom() + 1) / 2 / scale + dy * bw
+        for left, top, right, bottom, _confidence in self.cnn(crop):   # dlib reports confidences >= 0 only
+            bw = (right + 1 - left) / scale
+            fx = x0 + (left + right + 1) / 2 / scale + dx * bw
+            fy = y0 + (top + bottom + 1) / 2 / scale + dy * bw
             found = FaceBox(fx - size * bw / 2, fy - size * bw / 2, fx + size * bw / 2, fy + size * bw / 2)
             if found.iou(box) > 0.3:
                 return True
