@@ -176,8 +176,9 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(256, 256), epochs: int = 100
 
 
 def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: float = 0.15,
-                   hidden=(256, 256), epochs: int = 100, log=print, expression_loss: str = "clipped_mse",
-                   dropout: float = 0.1, weight_decay: float = 1e-3) -> FaceModel:
+                   hidden=(256, 256), epochs: int = 100, log=print, expression_loss: str = "clipped_l1",
+                   dropout: float = 0.3, weight_decay: float = 1e-2, pose_dropout: float = 0.1,
+                   pose_weight_decay: float = 1e-3, command: str | None = None) -> FaceModel:
     names = tuple(str(n) for n in data["names"])
     res = int(data["resolution"])
     seeds = np.unique(data["identity"])
@@ -240,7 +241,7 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     model.expression_layers = train_mlp(xn, y[fit_rows], hidden, epochs, loss=expression_loss, dropout=dropout,
                                         weight_decay=weight_decay)
     model.pose_layers = train_mlp(xn, residual[fit_rows] / POSE_OUTPUT_SCALE, hidden, epochs, loss="huber", seed=1,
-                                  dropout=dropout, weight_decay=weight_decay)
+                                  dropout=pose_dropout, weight_decay=pose_weight_decay)
     log(f"regressors: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
 
     # held-out heads (not mirrored): how well it does where it was not fitted
@@ -260,7 +261,10 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
         log(f"held-out heads, {label}: expression error {err.mean():.4f}, rotation error "
             f"{np.median(fitted_err):.2f} deg fitted, {np.median(refined_err):.2f} refined ({rows.sum()} samples)")
     model.metadata = {
-        "command": "python -m training.tracking_regressor --out assets/face_tracker.safetensors",
+        "command": command or "python -m training.tracking_regressor --out assets/face_tracker.safetensors",
+        "expression_loss": expression_loss,
+        "regularisation": {"expression": {"dropout": dropout, "weight_decay": weight_decay},
+                           "pose": {"dropout": pose_dropout, "weight_decay": pose_weight_decay}},
         "pose_point_set": best,
         "hidden": list(hidden),
         "epochs": epochs,
@@ -289,11 +293,29 @@ def main(argv=None) -> int:
     ap.add_argument("--views", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--hidden", default="256,256")
+    ap.add_argument("--loss", choices=("clipped_l1", "clipped_mse"), default="clipped_l1", help="expression loss")
+    ap.add_argument("--dropout", type=float, default=0.3, help="expression MLP")
+    ap.add_argument("--weight-decay", type=float, default=1e-2, help="expression MLP")
+    ap.add_argument("--pose-dropout", type=float, default=0.1)
+    ap.add_argument("--pose-weight-decay", type=float, default=1e-3)
+    ap.add_argument("--existing-shards", action="store_true",
+                    help="train on every shard already in --data and render none (shards may come from several runs)")
     args = ap.parse_args(argv)
-    paths = write_shards(args.data, args.first_seed, args.identities, args.views)
+    import shlex
+    import sys
+
+    command = "python -m training.tracking_regressor " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.existing_shards:
+        from training.tracking_data import SHARD_PATTERN
+
+        paths = sorted(Path(args.data).glob(SHARD_PATTERN.split("{")[0] + "*.npz"))
+    else:
+        paths = write_shards(args.data, args.first_seed, args.identities, args.views)
     data = load_shards(paths)
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
-    model = fit_face_model(data, hidden=hidden, epochs=args.epochs)
+    model = fit_face_model(data, hidden=hidden, epochs=args.epochs, expression_loss=args.loss, dropout=args.dropout,
+                           weight_decay=args.weight_decay, pose_dropout=args.pose_dropout,
+                           pose_weight_decay=args.pose_weight_decay, command=command)
     model.save(args.out)
     print(json.dumps(model.metadata["held_out"], indent=1))
     print(f"wrote {args.out}")

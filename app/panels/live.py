@@ -247,8 +247,11 @@ class FrameTimePlot(pg.PlotWidget):
         super().__init__(parent)
         self.setBackground((30, 30, 34))
         self.setLabel("left", "ms")
-        self.addLegend(offset=(5, 5))
+        self.setLabel("bottom", "live frame")
+        self.addLegend(offset=(-5, 5), colCount=2)
         self.showGrid(y=True, alpha=0.2)
+        self.setXRange(0, PLOT_HISTORY, padding=0)
+        self.setMouseEnabled(x=False, y=False)
         self.history = {k: deque(maxlen=PLOT_HISTORY) for k in self.CURVES}
         self.curves = {k: self.plot(pen=pg.mkPen(c, width=1.5), name=k) for k, c in self.CURVES.items()}
         self.setMinimumHeight(110)
@@ -264,6 +267,10 @@ class FrameTimePlot(pg.PlotWidget):
         self._drawn = now
         for k, curve in self.curves.items():
             curve.setData(list(self.history[k]))
+        # the y range follows the bulk of the values, not a start-up spike
+        values = [v for h in self.history.values() for v in h]
+        if values:
+            self.setYRange(0, max(20.0, 1.3 * float(np.percentile(values, 95))), padding=0)
 
 
 class LivePanel(QWidget):
