@@ -178,7 +178,7 @@ def train_mlp(x: np.ndarray, y: np.ndarray, hidden=(256, 256), epochs: int = 100
 def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: float = 0.15,
                    hidden=(256, 256), epochs: int = 100, log=print, expression_loss: str = "clipped_l1",
                    dropout: float = 0.3, weight_decay: float = 1e-2, pose_dropout: float = 0.1,
-                   pose_weight_decay: float = 1e-3, command: str | None = None) -> FaceModel:
+                   pose_weight_decay: float = 1e-3, pose_hidden=None, command: str | None = None) -> FaceModel:
     names = tuple(str(n) for n in data["names"])
     res = int(data["resolution"])
     seeds = np.unique(data["identity"])
@@ -240,7 +240,11 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     t0 = time.time()
     model.expression_layers = train_mlp(xn, y[fit_rows], hidden, epochs, loss=expression_loss, dropout=dropout,
                                         weight_decay=weight_decay)
-    model.pose_layers = train_mlp(xn, residual[fit_rows] / POSE_OUTPUT_SCALE, hidden, epochs, loss="huber", seed=1,
+    pose_hidden = tuple(pose_hidden or hidden)
+    # the pose is always fitted to the template (FaceModel.estimate): its refiner learns from those fits only
+    pose_rows = (part[fit_rows] == 0)
+    model.pose_layers = train_mlp(xn[pose_rows], residual[fit_rows][pose_rows] / POSE_OUTPUT_SCALE, pose_hidden, epochs,
+                                  loss="huber", seed=1,
                                   dropout=pose_dropout, weight_decay=pose_weight_decay)
     log(f"regressors: {fit_rows.sum()} samples, hidden {hidden}, {epochs} epochs, {time.time() - t0:.0f} s")
 
@@ -251,14 +255,16 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
     for label, p in (("uncalibrated", 0), ("calibrated", 1)):
         rows = held_rows & (part == p)
         err = np.abs(model.predict_expression(x[rows]) - y[rows])
+        pose_rows = held_rows & (part == 0)   # poses come from the template fit either way
         fitted_err = [rotation_error_deg(rotation_from_orbit_angles(HeadPose(*a)).T, t)
-                      for a, t in zip(fitted[rows], truth[rows])]
-        refined_err = refined_rotation_errors(model, x[rows], truth[rows])
+                      for a, t in zip(fitted[pose_rows], truth[pose_rows])]
+        refined_err = refined_rotation_errors(model, x[pose_rows], truth[pose_rows])
         figures[label] = {"samples": int(rows.sum()), "mean_abs_expression_error": float(err.mean()),
                           "median_rotation_error_deg_fitted": float(np.median(fitted_err)),
                           "median_rotation_error_deg_refined": float(np.median(refined_err)),
+                          "zero_baseline_expression_error": float(np.abs(y[rows]).mean()),
                           "per_name": {n: round(float(e), 4) for n, e in zip(names, err.mean(0))}}
-        log(f"held-out heads, {label}: expression error {err.mean():.4f}, rotation error "
+        log(f"held-out heads, {label}: expression error {err.mean():.4f} (answering 0: {np.abs(y[rows]).mean():.4f}), rotation error "
             f"{np.median(fitted_err):.2f} deg fitted, {np.median(refined_err):.2f} refined ({rows.sum()} samples)")
     model.metadata = {
         "command": command or "python -m training.tracking_regressor --out assets/face_tracker.safetensors",
@@ -267,6 +273,7 @@ def fit_face_model(data: dict, focal: float = DEFAULT_FOCAL, holdout_fraction: f
                            "pose": {"dropout": pose_dropout, "weight_decay": pose_weight_decay}},
         "pose_point_set": best,
         "hidden": list(hidden),
+        "pose_hidden": list(pose_hidden),
         "epochs": epochs,
         "training_heads": int(len(seeds) - len(held)),
         "held_out_heads": int(len(held)),

@@ -108,6 +108,7 @@ class FaceTracker:
         # where each of the regressor's outputs goes in the output names (-1: not there)
         self._slots = np.array([self.names.index(n) if n in self.names else -1 for n in self.model.names])
         self.reference = None   # the user's neutral face, after calibrate()
+        self.pose_offset = np.zeros(3)   # the angles of their straight look, after calibrate()
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -134,13 +135,14 @@ class FaceTracker:
 
     def calibrate(self) -> bool:
         """Take the last frame's face as the user's neutral face looking straight at the
-        camera: later poses are relative to that look, expressions to that face.
-        False (and nothing changes) when the last frame had no face."""
+        camera: later poses are relative to that look (its angles are subtracted),
+        expressions to that face. False (and nothing changes) when the last frame had no
+        face."""
         if self._last_landmarks is None:
             return False
         w, h = self._last_size
         self.reference = self.model.calibrate(self._last_landmarks, w, h, self.settings.focal)
-        self._fit = None
+        self.pose_offset = self._last_raw_pose.copy()
         return True
 
     def set_smoothing(self, pose: OneEuroSettings, expression: OneEuroSettings) -> None:
@@ -153,7 +155,7 @@ class FaceTracker:
 
     def clear_calibration(self) -> None:
         self.reference = None
-        self._fit = None
+        self.pose_offset = np.zeros(3)
 
     # -- per frame ---------------------------------------------------------------------
     def process(self, frame: np.ndarray, time: float) -> TrackedFrame:
@@ -205,7 +207,8 @@ class FaceTracker:
         timings["pose_expression"] = (_time.perf_counter() - t1) * 1e3
         raw_values = np.zeros(len(self.names))
         raw_values[self._slots[self._slots >= 0]] = estimate.weights[self._slots >= 0]
-        raw_pose = estimate.pose.as_array()
+        self._last_raw_pose = estimate.pose.as_array()
+        raw_pose = self._last_raw_pose - self.pose_offset
 
         if self._lost_since is not None:
             # back from a loss: continue from what was being shown, not from a jump
