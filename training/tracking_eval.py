@@ -242,11 +242,14 @@ def main(argv=None) -> int:
     ap.add_argument("--res", type=int, default=256)
     ap.add_argument("--seed", type=int, default=EVAL_FIRST_SEED)
     ap.add_argument("--json")
+    ap.add_argument("--tracker-model", help="a face tracker model other than the bundled one")
     ap.add_argument("--cache", help="keep the rendered sequences here (the next run re-tracks them only)")
     args = ap.parse_args(argv)
     names = DEFAULT_EXPRESSION_NAMES
     renderer = HeadRenderer(args.res)
-    tracker = FaceTracker(names=names)
+    from core.tracking.face_model import FaceModel
+
+    tracker = FaceTracker(model=FaceModel.load(args.tracker_model) if args.tracker_model else None, names=names)
     report = {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "resolution": args.res,
               "sequences": args.sequences, "frames_per_sequence": args.frames, "fps": FPS,
               "tracker_model": tracker.model.metadata.get("command")}
