@@ -8,49 +8,28 @@
 #
 #   packaging/check_wheel.sh [WORK_DIR]     (default packaging/.out/wheel-check; ignored by git)
 #
-# Dependencies: this machine reaches PyPI only, and the CPU build of torch 2.13.0 comes from
-# PyTorch's own index, so the fresh venv reuses the dependencies already installed in .venv:
-# each installed distribution (package folder + its .dist-info) of .venv is linked into the
-# fresh venv's site-packages, EXCEPT the project's own editable install (its .pth, finder and
-# dist-info) and every .pth file. `pip check` then confirms every requirement of the wheel is
-# met, and the script checks that `core`, `app`, `cli`, `assets` and `resources` are imported
-# from the fresh venv, never from this checkout.
+# Dependencies: see packaging/_venv.sh (the installed ones of .venv are linked; the project
+# comes only from the wheel); the script checks that `core`, `app`, `cli`, `assets` and
+# `resources` are imported from the fresh venv, never from this checkout.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${1:-$root/packaging/.out/wheel-check}"
-devpy="${AVATAR_STUDIO_VENV:-$root/.venv}/bin/python"
 rm -rf "$work"
 mkdir -p "$work/wheels" "$work/elsewhere"
 work="$(cd "$work" && pwd)"
 
 step() { printf '== %s\n' "$*"; }
 
+source "$root/packaging/_venv.sh"
 step "build the wheel"
 t0=$(date +%s)
-"$devpy" -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheels" "$root"
-wheel="$(ls "$work"/wheels/avatar_studio-*.whl)"
+wheel="$(build_wheel "$work/wheels")"
 size=$(stat -c %s "$wheel")
 printf 'wheel: %s (%.1f MB, %d s)\n' "$(basename "$wheel")" "$(echo "$size / 1000000" | bc -l)" $(( $(date +%s) - t0 ))
 
 step "fresh venv"
-"$devpy" -m venv "$work/venv"
+fresh_venv "$work/venv" "$wheel"
 py="$work/venv/bin/python"
-site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-devsite="$("$devpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-linked=0
-for entry in "$devsite"/*; do
-    name="$(basename "$entry")"
-    case "$name" in
-        __editable__*|avatar_studio*|*.pth|__pycache__|pip|pip-*.dist-info) continue ;;
-    esac
-    case "$name" in setuptools-*.dist-info) rm -rf "$site"/setuptools-*.dist-info ;; esac
-    rm -rf "$site/$name"  # the venv's own setuptools is older than torch's requirement
-    ln -s "$entry" "$site/$name"
-    linked=$((linked + 1))
-done
-echo "linked $linked installed entries of .venv (dependencies only)"
-"$py" -m pip install -q --no-index --no-deps "$wheel"
-"$py" -m pip check
 
 step "from another folder"
 cd "$work/elsewhere"
