@@ -18,6 +18,12 @@ def run_studio(argv=None) -> int:
     args = ap.parse_args(argv or [])
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Avatar Studio")
+    app.setDesktopFileName("avatar-studio")  # packaging/avatar-studio.desktop
+    from importlib.resources import files
+
+    from PySide6.QtGui import QIcon
+
+    app.setWindowIcon(QIcon(str(files("resources") / "avatar-studio.png")))
     try:
         window = MainWindow(args.model, args.device)
     except (CheckpointError, ValueError) as e:

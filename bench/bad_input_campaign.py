@@ -646,6 +646,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the results as JSON here")
     ap.add_argument("--cli", help="the program to run, e.g. avatar-studio or a bundle's executable")
     ap.add_argument("--only", help="run only cases whose group or input contains this")
+    ap.add_argument("--jobs", type=int, default=1, help="cases run at once (each at nice 10)")
     args = ap.parse_args(argv)
     cli = shlex.split(args.cli) if args.cli else default_cli()
     global BASE_DATASET
@@ -657,7 +658,7 @@ def main(argv=None) -> int:
                               "--out", str(BASE_DATASET)], check=True, capture_output=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))
         todo = [c for c in cases() if not args.only or args.only in c.group or args.only in c.input]
-        for i, case in enumerate(todo, 1):
+        def one(i, case):
             d = tmp / f"case{i:03d}"
             d.mkdir()
             try:
@@ -666,10 +667,15 @@ def main(argv=None) -> int:
                 r = {"group": case.group, "input": case.input, "command": str(case.args)[:80], "signal": "",
                      "exit": None, "line": "", "lines": 0, "seconds": 0, "ok": False,
                      "problems": [f"campaign set-up: {type(e).__name__}: {e}"]}
-            results.append(r)
             print(f"{i:3d}/{len(todo)} {'ok  ' if r['ok'] else 'FAIL'} [{r['group']}] {r['input']}: exit {r['exit']} "
                   f"{r['seconds']}s {'; '.join(r['problems'])}  | {r['line'][:100]}", flush=True)
             shutil.rmtree(d, ignore_errors=True)
+            return r
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            results = list(pool.map(one, range(1, len(todo) + 1), todo))
     if args.md:
         Path(args.md).write_text(markdown(results, cli))
     if args.json:

@@ -28,7 +28,14 @@ fresh_venv() {
 }
 
 build_wheel() {  # build_wheel OUT_DIR -> prints the wheel's path
-    local out="$1" devpy="${AVATAR_STUDIO_VENV:-$root/.venv}/bin/python"
-    "$devpy" -m pip wheel -q --no-deps --no-build-isolation -w "$out" "$root" >&2
+    # built from a copy of the files git would carry (tracked and not ignored): a stale
+    # setuptools build/ folder in the checkout cannot slip deleted files into the wheel
+    local out="$1" devpy="${AVATAR_STUDIO_VENV:-$root/.venv}/bin/python" src
+    src="$(mktemp -d)"
+    (cd "$root" && git ls-files -co --exclude-standard -z | xargs -0 -I{} sh -c '[ -f "{}" ] && echo "{}"' \
+        | tar -cf - -T - | tar -xf - -C "$src")
+    mkdir -p "$out"
+    "$devpy" -m pip wheel -q --no-deps --no-build-isolation -w "$out" "$src" >&2
+    rm -rf "$src"
     ls "$out"/avatar_studio-*.whl
 }
