@@ -147,6 +147,9 @@ class WebcamSource(FrameSource):
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"webcam:{self.device}: no camera found (try another number, webcam:1 ...)")
+        # keep at most one frame waiting in the driver: a slow consumer then gets the newest
+        # frame, not one from a queue of old ones (not every back-end honours it)
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and math.isfinite(fps) and 1 <= fps <= 240 else 30.0
         self.frame_count = None

@@ -132,3 +132,27 @@ def test_the_hand_over_keeps_only_the_newest_frame():
     assert told == [True, False, False, False, False]   # the GUI is told once, not five times
     assert link.take().index == 4 and link.take() is None
     assert link.put(LiveFrame(5, 0.2, True, "tracking"))   # taken: the next one is told again
+
+
+def test_a_source_failing_mid_session_keeps_the_recording(studio, qtbot, head_video, tmp_path):
+    """An image folder whose 13th image is corrupt: one message naming it, and the
+    recording made until then is finished and plays."""
+    import imageio.v2 as imageio
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with imageio.get_reader(str(head_video)) as reader:
+        frames = [reader.get_data(i) for i in range(12)]
+    for i, f in enumerate(frames):
+        imageio.imwrite(folder / f"{i:02d}.png", f)
+    (folder / "12.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    panel = studio.live_panel
+    panel.set_source("Image folder", folder)
+    record = tmp_path / "kept.mp4"
+    assert panel.start_recording(record)
+    n = len(panel.messages)
+    assert panel.start()
+    qtbot.waitUntil(lambda: not panel.running and panel.recorder is None, timeout=60000)
+    faults = [m for m in panel.messages[n:] if "recorded" not in m]
+    assert len(faults) == 1 and "12.png" in faults[0], panel.messages[n:]
+    assert frame_count(record) >= 1
