@@ -97,10 +97,11 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 class DlibFaceLandmarks:
     """dlib's detectors and 68-point predictor. `cnn`: fall back to the CNN detector when
     the HOG detector finds no face (see `detect`); `cnn_process`: run it in a helper
-    process (core/tracking/cnn_server.py) so that it does not hold the GIL of this one
-    (a program with a GUI thread wants this; a command-line batch does not need it)."""
+    process (core/tracking/cnn_server.py, started on its first use) so that it does not
+    hold this process's GIL for up to a second, freezing every other thread (a GUI's);
+    False runs it inline."""
 
-    def __init__(self, cnn: bool = True, cnn_process: bool = False):
+    def __init__(self, cnn: bool = True, cnn_process: bool = True):
         import dlib
 
         from core.tracking.cnn_server import CnnDetector
