@@ -505,6 +505,7 @@ class LivePanel(QWidget):
             self.doc.update("Live", merge_key="live", **changes)
 
     def _ended(self, summary):
+        self._frame_waiting(summary.get("frames", 0), 0)   # the last frame, if the GUI was not told of it
         self._finish()
         what = f"{summary['frames']} frames tracked" if summary.get("frames") else "no frames"
         if summary.get("dropped"):
