@@ -79,6 +79,9 @@ def _sh_rotation_matrix(rotation: np.ndarray) -> np.ndarray:
     return m
 
 
+SH_MAX = 1e6  # far above any environment map's projection; below float32 overflow in shading
+
+
 @dataclass(frozen=True)
 class SphericalHarmonicsLighting:
     """RGB second-order SH lighting: `coeffs` is (9, 3) float64 (radiance projection)."""
@@ -95,6 +98,8 @@ class SphericalHarmonicsLighting:
             raise ValueError(f"SH lighting needs 9x3 (or 9 grayscale) coefficients, got shape {c.shape}")
         if not np.all(np.isfinite(c)):
             raise ValueError("SH lighting has non-finite coefficients")
+        if np.abs(c).max() > SH_MAX:  # 1e308 is finite here but inf/NaN in the float32 renderer
+            raise ValueError(f"SH lighting coefficient {np.abs(c).max():g} is over {SH_MAX:g}")
         object.__setattr__(self, "coeffs", c)
 
     # -- construction ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 """ModelConfig: every architecture size of the neural head model, stored with its weights."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from core.expression import DEFAULT_EXPRESSION_NAMES, validate_names
@@ -10,6 +11,13 @@ from core.expression import DEFAULT_EXPRESSION_NAMES, validate_names
 # coarse_samples / importance_samples (until 2026-11-23): written into every checkpoint,
 # never read (the sampling plan has always come from the renderer's quality levels).
 RETIRED_KEYS = frozenset({"coarse_samples", "importance_samples"})
+
+# Upper bounds on the sizes (far above any model this project trains; a 4096-channel layer
+# is already ~600 MB): a config from a file cannot make the constructor allocate hundreds of GB.
+_LIMITS = {"latent_dim": 4096, "w_dim": 4096, "mapping_layers": 64, "expression_dim": 4096, "channels": 4096,
+           "plane_resolution": 1024, "plane_channels": 1024, "decoder_hidden": 4096, "shading_features": 1024,
+           "shading_hidden": 4096, "superres_factor": 16, "superres_channels": 1024, "superres_layers": 64,
+           "expression_blend_hidden": 4096, "density_grid_resolution": 512}
 
 
 @dataclass(frozen=True)
@@ -43,11 +51,31 @@ class ModelConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "expression_names", validate_names(self.expression_names))
-        object.__setattr__(self, "synthesis_channels", tuple(int(c) for c in self.synthesis_channels))
+        channels = self.synthesis_channels
+        if not isinstance(channels, (tuple, list)) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in channels):
+            raise ValueError(f"model config synthesis_channels must be a list of integers, got {channels!r}")
+        object.__setattr__(self, "synthesis_channels", tuple(channels))
         for f in fields(self):
-            v = getattr(self, f.name)
+            v, default = getattr(self, f.name), f.default
+            # types as the defaults' (a checkpoint's JSON may hold anything), checked before
+            # any size reaches an allocation
+            if isinstance(default, bool) and not isinstance(v, bool):
+                raise ValueError(f"model config {f.name} must be true or false, got {v!r}")
+            if isinstance(default, int) and not isinstance(default, bool) and (
+                    isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError(f"model config {f.name} must be an integer, got {v!r}")
+            if isinstance(default, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                               or not math.isfinite(v)):
+                raise ValueError(f"model config {f.name} must be a finite number, got {v!r}")
             if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
                 raise ValueError(f"model config {f.name} must be positive, got {v}")
+            limit = _LIMITS.get(f.name)
+            if limit is not None and v > limit:
+                raise ValueError(f"model config {f.name} {v} is over {limit} (sizes are checked before allocating)")
+        if max(channels) > _LIMITS["channels"]:
+            raise ValueError(f"model config synthesis_channels {max(channels)} is over {_LIMITS['channels']} "
+                             "(sizes are checked before allocating)")
         if 4 * 2 ** (len(self.synthesis_channels) - 1) != self.plane_resolution:
             raise ValueError(
                 f"model config: {len(self.synthesis_channels)} synthesis stages from 4 px give "
