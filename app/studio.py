@@ -5,6 +5,24 @@ import argparse
 import sys
 
 
+def no_display_problem() -> str:
+    """Why Qt could not open a window here ('' when it can): without this Qt aborts the
+    process (SIGABRT, five lines of plugin help) on a Linux machine with no display."""
+    import os
+
+    if QApplication_exists() or not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return ""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return ""
+    return "no display (DISPLAY and WAYLAND_DISPLAY are unset); run it under xvfb-run or set QT_QPA_PLATFORM=offscreen"
+
+
+def QApplication_exists() -> bool:
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() is not None
+
+
 def run_studio(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -16,6 +34,10 @@ def run_studio(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--session", help="open this session file")
     args = ap.parse_args(argv or [])
+    problem = no_display_problem()
+    if problem:
+        print(f"avatar-studio: error: {problem}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Avatar Studio")
     app.setDesktopFileName("avatar-studio")  # packaging/avatar-studio.desktop
