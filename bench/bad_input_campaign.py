@@ -56,7 +56,8 @@ class Case:
     python: bool = False            # args are a python -c program (the studio's session loader)
     fsize: int | None = None        # RLIMIT_FSIZE in bytes (disk full)
     env: dict = field(default_factory=dict)
-    timeout: float = 240.0
+    timeout: float = 300.0
+    extended: bool = False          # only with --all (the default run is the core set)
 
 
 # ---------------------------------------------------------------------------- bad files
@@ -275,7 +276,10 @@ def cases() -> list[Case]:
                 ["bench", "--repeats", "1", "--resolutions", "16"],
                 ["studio"]):
         C.append(Case("model", "truncated model", cmd + ["--model", "m.safetensors"],
-                      lambda d: write(d / "m.safetensors", MODEL.read_bytes()[:1 << 20]), "m.safetensors"))
+                      lambda d: write(d / "m.safetensors", MODEL.read_bytes()[:1 << 20]), "m.safetensors",
+                      env={"QT_QPA_PLATFORM": "offscreen"} if cmd == ["studio"] else {}))
+    C.append(Case("studio", "no display (DISPLAY, WAYLAND_DISPLAY, QT_QPA_PLATFORM unset)", ["studio"], None,
+                  "no display", env={"DISPLAY": "", "WAYLAND_DISPLAY": "", "QT_QPA_PLATFORM": ""}))
 
     # states (--state) and avatars (--avatar) ---------------------------------------------
     bad_states = [
@@ -512,6 +516,32 @@ def cases() -> list[Case]:
         C.append(Case("signal", f"{sname} during studio start-up",
                       ["studio"], None, "", rc=rcs + (0,), signal=sig, trigger="3", env={"QT_QPA_PLATFORM": "offscreen"},
                       allowed_new=(r".*autosave.*", r"^\.config(/.*)?$", r"^\.cache(/.*)?$", r"^\.local(/.*)?$")))
+    # the core set (default run) keeps every kind of file and failure; --all adds variants
+    extended_inputs = {
+        "random bytes", "JSON text named .safetensors", "header not JSON", "a folder", "format: another program",
+        "version from the future", "config latent_dim -1", "config expression_names a number",
+        "config coarse_samples NaN", "a tensor's offsets past the end", "torch.save zip",
+        "empty file", "invalid UTF-8", "a JSON list", "identity missing", "expression value \"lots\"",
+        "lighting SH 8x3", "camera radius -1", "version \"1\"", "format another program's",
+        "JSON list", "sh strings", "env map: a folder", "env map: truncated PNG", "keyframes an object",
+        "time \"soon\"", "a keyframe is a number", "dataset.json a list", "labels an object",
+        "an image of another size", "steps \"many\"", "unknown key", "lr NaN", "--set nokey=1",
+        "no checkpoint in the run folder", "empty image folder", "ARKit CSV with junk", "webcam 7 (none there)",
+        "--out under a file", "--out .txt (unknown type)", "synth --out is a file",
+    }
+    for c in C:
+        if c.group in ("avatar",) and c.input not in ("not JSON", "camera is a list"):
+            c.extended = True
+        elif c.group == "model" and c.input == "truncated model" and c.args[0] in ("bench", "export-video"):
+            c.extended = True
+        elif c.group == "flags":
+            c.extended = c.input not in ("--yaw nan", "--fov 0", "--expr noSuch=1", "--truncation 1e6",
+                                         "export-video --fps inf", "export-mesh --grid 100000 ...",
+                                         "bench --resolutions 0", "eval --data ds ...", "no-such-command")
+        elif c.group == "dataset" and c.args[0] == "eval" and "../" not in c.input:
+            c.extended = True
+        elif c.input in extended_inputs and c.group != "session":
+            c.extended = True
     return C
 
 
@@ -646,6 +676,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the results as JSON here")
     ap.add_argument("--cli", help="the program to run, e.g. avatar-studio or a bundle's executable")
     ap.add_argument("--only", help="run only cases whose group or input contains this")
+    ap.add_argument("--all", action="store_true", help="also the extended variants")
     ap.add_argument("--jobs", type=int, default=1, help="cases run at once (each at nice 10)")
     args = ap.parse_args(argv)
     cli = shlex.split(args.cli) if args.cli else default_cli()
@@ -657,7 +688,8 @@ def main(argv=None) -> int:
         subprocess.run(cli + ["synth", "--identities", "1", "--views-per-identity", "2", "--res", "32",
                               "--out", str(BASE_DATASET)], check=True, capture_output=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))
-        todo = [c for c in cases() if not args.only or args.only in c.group or args.only in c.input]
+        todo = [c for c in cases() if (args.all or not c.extended)
+                and (not args.only or args.only in c.group or args.only in c.input)]
         def one(i, case):
             d = tmp / f"case{i:03d}"
             d.mkdir()

@@ -73,7 +73,7 @@ echo "== check under Xvfb, with no Python on PATH and a clean environment"
 runs="$out/check"
 rm -rf "$runs"; mkdir -p "$runs"; cd "$runs"
 nopy="$runs/bin"; mkdir -p "$nopy"
-for tool in sh xvfb-run Xvfb xauth mcookie getopt cat rm mktemp sleep kill; do
+for tool in sh xvfb-run Xvfb xauth mcookie getopt cat rm mktemp sleep kill awk touch timeout sed grep tr mkdir dirname basename env ps; do
     p="$(command -v "$tool" || true)"; [ -n "$p" ] && ln -sf "$p" "$nopy/$tool"
 done
 clean_env=(env -i HOME="$runs" PATH="$nopy" LANG=C.UTF-8)
@@ -86,7 +86,7 @@ for i in 1 2 3; do
     echo "start-up to refined frame + mesh (run $i): $(echo "$(date +%s.%N) - $t0" | bc) s"
 done
 set +e
-"${clean_env[@]}" timeout 20 xvfb-run -a "$dist/avatar-studio" > "$runs/studio.log" 2>&1
+timeout 20 "${clean_env[@]}" xvfb-run -a "$dist/avatar-studio" > "$runs/studio.log" 2>&1
 rc=$?
 set -e
 [ "$rc" = 124 ] || { echo "the bundled studio ended early (exit $rc)" >&2; cat "$runs/studio.log" >&2; exit 1; }
