@@ -68,7 +68,7 @@ def add_state_flags(p: argparse.ArgumentParser) -> None:
     """The flags that describe an AvatarState, shared by render, the exporters and reenact."""
     who = p.add_mutually_exclusive_group()
     who.add_argument("--seed", type=int, help="identity sampled from the model's prior")
-    who.add_argument("--avatar", help="identity from an avatar/state JSON file")
+    who.add_argument("--avatar", help="an avatar file (.safetensors, from `fit`) or an avatar/state JSON file")
     p.add_argument("--truncation", type=number(float, 0.0, 1.0), default=0.7,
                    help="pull a seeded identity towards the mean (0..1)")
     p.add_argument("--yaw", type=float, help="camera yaw, degrees (+ turns to the subject's left)")
@@ -108,6 +108,12 @@ def state_from_args(args, engine):
         state = engine.default_state()
     if args.seed is not None:
         state = state.with_(identity=engine.sample_identity(args.seed, args.truncation))
+    elif args.avatar and args.avatar.lower().endswith(".safetensors"):
+        from core.avatar import load_avatar
+
+        avatar = load_avatar(args.avatar)
+        avatar.apply_to_engine(engine, getattr(args, "model", None))  # its tuned weights, if any
+        state = avatar.state(state)
     elif args.avatar:
         state = state.with_(identity=AvatarState.load(args.avatar).identity)
     given = {"yaw": args.yaw, "pitch": args.pitch, "fov": args.fov}

@@ -94,14 +94,17 @@ class Avatar:
         return Identity(self.latent, name=self.name)
 
     def state(self, base: AvatarState | None = None, photo_expression: bool = False) -> AvatarState:
-        """The avatar as a state: its identity and lighting, the frontal camera (or the
-        photo's with photo_expression) and a neutral face (or the photo's)."""
+        """The avatar as a state: its identity and lighting, a neutral face, and `base`'s
+        camera and render settings (the frontal camera without a base); with
+        photo_expression, the photo's expression and camera."""
         names = self.expression.names
         if base is None:
             base = AvatarState(identity=self.identity())
+            return base.with_(camera=self.camera if photo_expression else OrbitPose(), lighting=self.lighting,
+                              expression=self.expression if photo_expression else Expression.neutral(names))
         return base.with_(identity=self.identity(), lighting=self.lighting,
                           expression=self.expression if photo_expression else Expression.neutral(names),
-                          camera=self.camera if photo_expression else OrbitPose())
+                          camera=self.camera if photo_expression else base.camera)
 
     def check_model(self, model, model_path=None) -> None:
         """AvatarError unless this avatar fits `model` (latent size, expression names,
