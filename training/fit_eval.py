@@ -137,7 +137,7 @@ def measure_head(engine, photo: SyntheticPhoto, face, result, size: int) -> dict
 
 
 def evaluate_heads(model_path, heads: int, settings, pti_steps: int, size: int = 256, progress: bool = True,
-                   seed: int = HELD_OUT_SEED) -> dict:
+                   seed: int = HELD_OUT_SEED, first: int = 0, partial_json=None) -> dict:
     """Fit `heads` held-out engine heads without tuning, then tune each fit for
     `pti_steps`; measure both."""
     import torch
@@ -151,7 +151,7 @@ def evaluate_heads(model_path, heads: int, settings, pti_steps: int, size: int =
     source = HeldOutHeads(size, seed)
     rows = []
     try:
-        for i in range(heads):
+        for i in range(first, first + heads):
             photo = source.head(i)
             t = time.perf_counter()
             face = align_photo(photo.image, size, model.cfg.expression_names)
@@ -172,9 +172,17 @@ def evaluate_heads(model_path, heads: int, settings, pti_steps: int, size: int =
                 msg = " ".join(f"{k}={v:.2f}" for k, v in row["no_pti"].items())
                 msg2 = " ".join(f"{k}={v:.2f}" for k, v in row.get("pti", {}).items())
                 print(f"head {i}: fit {plain.seconds:.0f}s | no PTI {msg} | PTI {msg2}", flush=True)
-            torch.set_grad_enabled(True)
+            if partial_json:
+                from core.fileio import atomic_write_text
+
+                atomic_write_text(partial_json, json.dumps(_summarise(rows, model_path, settings, pti_steps),
+                                                           indent=1, default=float))
     finally:
         source.release()
+    return _summarise(rows, model_path, settings, pti_steps)
+
+
+def _summarise(rows, model_path, settings, pti_steps) -> dict:
     summary = {}
     for kind in ("no_pti", "pti"):
         keys = sorted({k for r in rows if kind in r for k in r[kind]})
@@ -183,7 +191,7 @@ def evaluate_heads(model_path, heads: int, settings, pti_steps: int, size: int =
     summary["steps_per_s"] = float(np.mean([r["steps"] / r["fit_s"] for r in rows]))
     if pti_steps:
         summary["pti_s"] = float(np.mean([r["pti_s"] for r in rows]))
-    return {"heads": heads, "model": str(model_path), "settings": settings.__dict__, "pti_steps": pti_steps,
+    return {"heads": len(rows), "model": str(model_path), "settings": settings.__dict__, "pti_steps": pti_steps,
             "summary": summary, "per_head": rows}
 
 
@@ -300,6 +308,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
     ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--first", type=int, default=0, help="index of the first held-out head")
     ap.add_argument("--preset", default="default", choices=sorted(PRESETS))
     ap.add_argument("--steps", type=int, help="override the preset's fit steps")
     ap.add_argument("--pti-steps", type=int, help="override the preset's tuning steps")
@@ -315,7 +324,7 @@ def main(argv=None) -> int:
     if args.astronaut:
         result = astronaut(args.model, settings, pti, args.figure)
     else:
-        result = evaluate_heads(args.model, args.heads, settings, pti)
+        result = evaluate_heads(args.model, args.heads, settings, pti, first=args.first, partial_json=args.json)
         for kind, values in result["summary"].items():
             print(kind, values if not isinstance(values, dict) else {k: round(v, 2) for k, v in values.items()})
     if args.json:

@@ -1,7 +1,7 @@
 """Fit a photo into a head model: identity code, expression, SH lighting and a fine
 orbit camera by gradient descent on the aligned crop, then optionally pivotal tuning
-(PTI: the generator's last layers, decoder and super-resolution fine-tuned around the
-found code, regularised towards the original weights so novel views and relighting
+(PTI: the generator's last block, its expression layers and the decoder fine-tuned
+around the found code, regularised towards the original weights so novel views and relighting
 stay sane).
 
 Objective (per step, at the fit's neural resolution x the model's super-resolution):
@@ -79,14 +79,15 @@ class FitSettings:
 # presets: (name -> settings); "default" stays within three minutes on a 2-core CPU
 PRESETS = {
     "fast": FitSettings(steps=80, pti_steps=0),
-    "default": FitSettings(steps=150, pti_steps=60),
+    "default": FitSettings(steps=120, pti_steps=60),
     "quality": FitSettings(steps=300, pti_steps=200, neural_resolution=48),
 }
 
-# the layers pivotal tuning moves: everything after the cached identity features up to
-# the 32 px stage, the decoder and the super-resolution (the shading residual stays)
-PTI_PREFIXES = ("generator.blocks.{last}.", "generator.expression_conv.", "generator.to_planes.", "decoder.",
-                "superres.")
+# the layers pivotal tuning moves: the last synthesis block, the expression layers and the
+# decoder, all of them 3D (the super-resolution is left alone: it is tuned at the fit's
+# neural resolution, and avatars render at others)
+PTI_PREFIXES = ("generator.blocks.{last}.", "generator.expression_conv.", "generator.to_planes.", "decoder.")
+BELOW_CHIN_WEIGHT = 0.3   # pixel weight below the chin line (neck, shoulders)
 
 
 def pti_parameter_names(model: NeuralHeadModel) -> list[str]:
@@ -214,9 +215,10 @@ class _Fitter:
         brow = float(face.landmarks[19:25, 1].mean() * k)
         rows = torch.arange(self.size, dtype=torch.float32, device=self.dev)[:, None]
         # below the chin line the photo shows a neck and shoulders the model need not have:
-        # neither pixels nor silhouette are compared there
+        # the silhouette is not compared there and pixels count less
         self.sil_rows = (rows < chin + 0.25 * (chin - brow)).float().expand(self.size, self.size)
-        self.pixel_weight = self.sil_rows[..., None] / self.sil_rows.mean()
+        weight = BELOW_CHIN_WEIGHT + (1 - BELOW_CHIN_WEIGHT) * self.sil_rows[..., None]
+        self.pixel_weight = weight / weight.mean()
         self.plan = SamplingPlan(band_samples=settings.band_samples, grid_lookups=48, jitter=True)
         self.gen = torch.Generator(device=self.dev).manual_seed(settings.seed)
         names = model.cfg.expression_names
@@ -251,9 +253,8 @@ class _Fitter:
     def loss(self, planes, extra=None):
         frame, alpha, rot, origin = self.render(planes)
         s = self.s
-        cut = self.sil_rows[..., None]
         terms = {"l1": s.w_l1 * ((frame.rgb - self.target).abs() * self.pixel_weight).mean(),
-                 "ssim": s.w_ssim * (1 - ssim(frame.rgb * cut + (1 - cut), self.target * cut + (1 - cut))),
+                 "ssim": s.w_ssim * (1 - ssim(frame.rgb, self.target)),
                  "silhouette": s.w_silhouette * ((alpha - self.mask).abs() * self.sil_rows).mean()}
         lm = project_points(self.template, rot, origin, self.cam[3], self.size)
         terms["landmarks"] = s.w_landmarks * (lm - self.landmarks).norm(dim=1).mean() / self.size
