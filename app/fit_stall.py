@@ -2,7 +2,7 @@
 (File > New avatar from photo): a 5 ms heartbeat timer's gaps during the fit, and the
 fit's own time and steps/s.
 
-    QT_QPA_PLATFORM=offscreen python -m bench.fit_stall [--photo P] [--steps N] [--pti-steps N] [--json OUT]
+    QT_QPA_PLATFORM=offscreen python -m app.fit_stall [--photo P] [--steps N] [--pti-steps N] [--json OUT]
 Without --photo the astronaut (skimage.data.astronaut) is used. The avatar goes to a
 temporary library folder.
 """
