@@ -54,7 +54,9 @@ def test_live_video_drives_the_avatar_and_records(studio, qtbot, head_video, tmp
     record = tmp_path / "live.mp4"
     panel.side_by_side.setChecked(True)
     assert panel.start_recording(record)
-    assert panel.start()
+    # every source frame tracked (no real-time pacing, which on a loaded machine skips the
+    # frames it is late for): the outcome does not depend on the machine's speed
+    assert panel.start(realtime=False)
     qtbot.waitUntil(lambda: not panel.running and panel.recorder is None, timeout=60000)
     assert panel.frames_tracked >= 3, panel.messages
     assert not [m for m in panel.messages if "recorded" not in m], panel.messages
