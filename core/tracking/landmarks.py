@@ -121,12 +121,14 @@ class DlibFaceLandmarks:
         if self.cnn is not None:
             self.cnn.close()
 
-    def detect(self, gray: np.ndarray, fallback: bool = True) -> list[FaceBox]:
+    def detect(self, gray: np.ndarray, fallback: bool = False) -> list[FaceBox]:
         """Every face found in the whole frame, best score first: dlib's HOG detector at
         a few scales (boxes overlapping another found at a better score are merged into
-        it); when it finds none and `fallback`, dlib's CNN detector, whose boxes are
-        mapped to where HOG would have put them (the landmark predictor was trained on
-        HOG boxes) and scored as a just-passing HOG detection."""
+        it); when it finds none and `fallback` (the tracker asks for it), dlib's CNN
+        detector, whose boxes are mapped to where HOG would have put them (the landmark
+        predictor was trained on HOG boxes) and scored as a just-passing HOG detection.
+        The CNN also finds profiles, which the 68-point predictor cannot follow: callers
+        that need a near-frontal face (photo fitting) leave the fallback off."""
         import cv2
 
         h, w = gray.shape

@@ -167,7 +167,7 @@ class FaceTracker:
         timings = {}
         score = None
         if self._box is None:
-            boxes = self.faces.detect(gray)
+            boxes = self.faces.detect(gray, fallback=True)
             timings["detect"] = (_time.perf_counter() - t0) * 1e3
             if boxes:
                 box = self._choose(boxes)
