@@ -278,7 +278,10 @@ def load_environment_map(path) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file")
-    img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. a header claiming more pixels than OpenCV's limit
+        raise ValueError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
     if img is None:
         raise ValueError(f"{path}: not a readable image")
     img = img[..., ::-1].astype(np.float32)

@@ -85,7 +85,10 @@ def load_timeline(path) -> list[tuple[float, AvatarState]]:
     out = []
     for i, k in enumerate(keys):
         try:
-            out.append((float(k["time"]), AvatarState.from_json(k["state"])))
+            time = float(k["time"])
+            if not math.isfinite(time):
+                raise ValueError(f"time must be a finite number, got {k['time']!r}")
+            out.append((time, AvatarState.from_json(k["state"])))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path}: keyframe {i}: {str(e).splitlines()[0]}") from None
     times = [t for t, _ in out]

@@ -1,0 +1,36 @@
+"""Fixes found by the bad-input campaign (bench/bad_input_campaign.py, docs/bad-inputs.md);
+each test failed before its fix."""
+import json
+import struct
+import zlib
+
+import pytest
+
+
+def _png_claiming(width, height):
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)  # noqa: E731
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_an_environment_map_claiming_10_gigapixels_is_a_value_error_naming_it(tmp_path):
+    from core.lighting import load_environment_map
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_claiming(100000, 100000))
+    with pytest.raises(ValueError, match="huge.png"):
+        load_environment_map(path)
+
+
+@pytest.mark.parametrize("time", [float("nan"), float("inf")])
+def test_a_keyframe_time_that_is_not_finite_is_refused_with_the_file_name(tmp_path, time):
+    from core.export.video import load_timeline
+    from core.identity import Identity
+    from core.state import AvatarState
+    import numpy as np
+
+    state = AvatarState(Identity(np.zeros(128), 1, 0.7, "t")).to_json()
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"keyframes": [{"time": 0.0, "state": state}, {"time": time, "state": state}]}))
+    with pytest.raises(ValueError, match="t.json: keyframe 1: time must be a finite number"):
+        load_timeline(path)
