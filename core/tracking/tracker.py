@@ -176,10 +176,11 @@ class FaceTracker:
                 self._box, score = box, box.score
                 self._verify_at = float(np.clip(box.score - VERIFY_MARGIN, VERIFY_FLOOR, VERIFY_THRESHOLD))
             else:
-                return self._no_face(time, timings, t0, "too dark" if _too_dark(gray) else "no face")
+                return self._no_face(time, timings, t0, "too dark" if _hidden(gray) == "too dark" else "no face")
         else:
             t1 = _time.perf_counter()
-            dark = _too_dark(_crop(gray, self._box))
+            hidden = _hidden(_crop(gray, self._box))
+            dark = hidden is not None
             if dark:
                 score = self._verify_at
             elif self._trusted > 0:   # the CNN saw this face a frame or two ago
@@ -195,7 +196,7 @@ class FaceTracker:
                 self._misses += 1
                 if self._misses >= self.settings.lost_after:
                     self._last_box, self._box, self._fit = self._box, None, None
-                return self._no_face(time, timings, t0, "too dark" if dark else "face lost")
+                return self._no_face(time, timings, t0, "too dark" if hidden == "too dark" else "face lost")
             t1 = _time.perf_counter()
             points = self.faces.landmarks(gray, self._box)
             timings["landmarks"] = (_time.perf_counter() - t1) * 1e3
@@ -263,9 +264,12 @@ def _crop(gray: np.ndarray, box: FaceBox) -> np.ndarray:
     return gray[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else gray[:0, :0]
 
 
-def _too_dark(gray: np.ndarray) -> bool:
-    """Too dark or too flat to show a face (an empty crop counts as one)."""
+def _hidden(gray: np.ndarray) -> str | None:
+    """Why these pixels cannot show a face ("too dark", "flat"; an empty crop is flat),
+    or None."""
     if gray.size == 0:
-        return True
+        return "flat"
     small = gray[::4, ::4] if gray.size > 40_000 else gray
-    return float(small.mean()) < DARK_MEAN or float(small.std()) < FLAT_STD
+    if float(small.mean()) < DARK_MEAN:
+        return "too dark"
+    return "flat" if float(small.std()) < FLAT_STD else None
