@@ -7,7 +7,9 @@ naming the file or flag and exit code 2; Ctrl-C is exit code 130.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from cli.commands import bench, evaluate, export_mesh, export_video, fit, reenact, render, studio, synth, train
@@ -72,6 +74,15 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # a bad flag (one line already printed) or --help
         return e.code
+    terminated = []
+
+    def on_sigterm(signum, frame):  # SIGTERM cleans up like Ctrl-C (no partial files left)
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         check_output_paths(args)
         return _command(args.command).run(args)
@@ -80,5 +91,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"avatar-studio {args.command}: cancelled", file=sys.stderr)
-        return 130
+        print(f"avatar-studio {args.command}: {'terminated' if terminated else 'cancelled'}", file=sys.stderr)
+        return 128 + signal.SIGTERM if terminated else 130
+    finally:
+        if previous is not None:  # called in-process (tests): leave the caller's handler as it was
+            signal.signal(signal.SIGTERM, previous)
