@@ -361,7 +361,7 @@ def cases() -> list[Case]:
         ("camera a list", lambda d: session(d, change=lambda s: s["state"].update(camera=[1, 2]))),
         ("identity seed a string", lambda d: session(d, change=lambda s: s["state"]["identity"].update(seed="x"))),
         ("model key a number", lambda d: session(d, change=lambda s: s.update(model=5))),
-        ("identity panel seed 1.5", lambda d: session(d, change=lambda s: s.update(identity_panel={"seed_a": 1.5}))),
+        ("identity panel seed 1.5", lambda d: session(d, change=lambda s: s.update(identity_panel={"seed": 1.5}))),
         ("version 99", lambda d: session(d, change=lambda s: s.update(version=99))),
         ("no state", lambda d: session(d, change=lambda s: s.pop("state"))),
     ]

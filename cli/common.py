@@ -116,6 +116,10 @@ def state_from_args(args, engine):
         state = avatar.state(state)
     elif args.avatar:
         state = state.with_(identity=AvatarState.load(args.avatar).identity)
+    source = args.avatar if args.avatar and args.seed is None else (args.state if args.seed is None else None)
+    if source and state.identity.latent.size != engine.cfg.latent_dim:  # named here, not deep in the renderer
+        raise ValueError(f"{source}: its identity has {state.identity.latent.size} latent values; "
+                         f"this model needs {engine.cfg.latent_dim}")
     given = {"yaw": args.yaw, "pitch": args.pitch, "fov": args.fov}
     state = state.with_(camera=replace(state.camera, **{k: v for k, v in given.items() if v is not None}))
     if args.light:
