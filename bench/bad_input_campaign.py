@@ -644,6 +644,21 @@ def default_cli() -> list:
     return [sys.executable, "-m", mod]
 
 
+FINDINGS = """## What the campaign found, and the fixes (each with a test that failed before it)
+
+| found | fix | test |
+|---|---|---|
+| a model whose config has a string size (`latent_dim: "128"`) or 10^6 synthesis channels: traceback from inside the constructor (the channels would have allocated TBs) | `ModelConfig` checks every field's type (as its default's), finiteness and an upper bound before anything is built | `tests/core/test_model_config_checks.py` |
+| a state with SH coefficients of 1e308: exit 0, a NaN image written over the existing output, a RuntimeWarning | SH coefficients above 1e6 are refused (`SH_MAX`) | `tests/core/test_lighting_bounds.py` |
+| an environment map whose PNG header claims 100000x100000: `cv2.error` traceback | `load_environment_map` turns OpenCV's error into one line naming the file | `tests/core/test_campaign_fixes.py` |
+| timeline keyframe time NaN / Infinity: accepted, then "camera yaw must be a finite number" without the file | `load_timeline` refuses non-finite times naming the file and keyframe | `tests/core/test_campaign_fixes.py` |
+| a `--state` / `--avatar` whose identity has the wrong latent size: the line did not name the file | `cli.common.state_from_args` checks it and names the file | `tests/test_cli_state_identity_size.py` |
+| SIGTERM during any command: killed on the spot (exit -15), so no clean-up ran and a partial file being written stayed | `cli.main` turns SIGTERM into the Ctrl-C path while a command runs: clean-up runs, one line `terminated`, exit 143 | `tests/test_cli_sigterm.py` |
+| `avatar-studio` (the studio) on a Linux machine with no display: SIGABRT from Qt with five lines of plugin help | one line naming the problem, exit 2 | `tests/app/test_studio_no_display.py` |
+| (soak benchmark) PySide6 6.12.0 on Python 3.11 takes a reference from `None` on every void Qt call: the studio died with `Fatal Python error: none_dealloc` after ~7 minutes | `pyproject.toml` excludes PySide6-Essentials 6.12.0 (6.11.3 measured clean) | `tests/app/test_qt_binding_refcounts.py` |
+"""
+
+
 def markdown(results: list, cli: list) -> str:
     ok = sum(r["ok"] for r in results)
     md = ["# Bad-input campaign", "",
@@ -659,6 +674,7 @@ def markdown(results: list, cli: list) -> str:
           "used by File > Open and `--session`): its one-line error is the studio's one dialog.", "",
           "| # | group | input | command | exit | stderr (first line) | result |",
           "|---|---|---|---|---|---|---|"]
+    md[-2:-2] = [FINDINGS, "## The table", ""]
     for i, r in enumerate(results, 1):
         cmd = r["command"].replace("|", "\\|")
         if len(cmd) > 90:
