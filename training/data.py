@@ -99,7 +99,11 @@ class HeadDataset:
                 camera = Camera.from_label(label)
             except (ValueError, TypeError) as e:
                 raise DatasetError(f"{meta_path}: label of {name}: {e}") from None
+            if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+                raise DatasetError(f"{meta_path}: label file {str(name)[:60]!r} points outside the dataset folder")
             path = self.folder / name
+            if not path.is_file():  # checked first: OpenCV would also print a warning of its own
+                raise DatasetError(f"{path}: missing")
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if img is None:
                 raise DatasetError(f"{path}: missing or not an image")

@@ -34,3 +34,38 @@ def test_a_keyframe_time_that_is_not_finite_is_refused_with_the_file_name(tmp_pa
     path.write_text(json.dumps({"keyframes": [{"time": 0.0, "state": state}, {"time": time, "state": state}]}))
     with pytest.raises(ValueError, match="t.json: keyframe 1: time must be a finite number"):
         load_timeline(path)
+
+
+def _tiny_dataset(tmp_path):
+    import imageio.v2 as imageio
+    import numpy as np
+
+    from core.camera import orbit
+
+    folder = tmp_path / "ds"
+    (folder / "images").mkdir(parents=True)
+    imageio.imwrite(folder / "images" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    return folder, [float(v) for v in orbit(0, 0).to_label()]
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/passwd", "images/../../outside.png"])
+def test_dataset_labels_pointing_outside_the_folder_are_refused_before_reading(tmp_path, name):
+    from training.data import DatasetError, HeadDataset
+
+    folder, label = _tiny_dataset(tmp_path)
+    (tmp_path / "outside.png").write_bytes(b"not read")
+    labels = [[name, label]]
+    (folder / "dataset.json").write_text(json.dumps({"labels": labels}))
+    with pytest.raises(DatasetError, match="outside the dataset folder"):
+        HeadDataset(folder, 16, ())
+
+
+def test_a_missing_dataset_image_is_one_error_and_no_opencv_warning(tmp_path, capfd):
+    from training.data import DatasetError, HeadDataset
+
+    folder, label = _tiny_dataset(tmp_path)
+    labels = [["images/gone.png", label]]
+    (folder / "dataset.json").write_text(json.dumps({"labels": labels}))
+    with pytest.raises(DatasetError, match="gone.png: missing"):
+        HeadDataset(folder, 16, ())
+    assert "WARN" not in capfd.readouterr().err
