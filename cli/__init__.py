@@ -90,6 +90,10 @@ def main(argv=None) -> int:
         print(f"avatar-studio {args.command}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, file too large, permissions: one line naming the file
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"avatar-studio {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"avatar-studio {args.command}: {'terminated' if terminated else 'cancelled'}", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated else 130

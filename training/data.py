@@ -80,7 +80,9 @@ class HeadDataset:
             raise DatasetError(f"{meta_path}: missing (a dataset is a folder with images and dataset.json)")
         try:
             meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+        except RecursionError:
+            raise DatasetError(f"{meta_path}: JSON nested too deeply") from None
+        except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8
             raise DatasetError(f"{meta_path}: not readable JSON ({str(e).splitlines()[0]})") from None
         labels = meta.get("labels") if isinstance(meta, dict) else None
         if not labels:

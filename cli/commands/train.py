@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from cli.common import CommandError
+
 NAME = "train"
 OUTPUT_FOLDERS = ("out",)
 
@@ -24,10 +26,27 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from training.trainer import Trainer, TrainConfig
 
-    cfg = TrainConfig.from_file(args.config, args.set or ())
+    try:
+        cfg = TrainConfig.from_file(args.config, args.set or ())
+    except RecursionError:
+        raise CommandError(f"{args.config}: JSON nested too deeply") from None
+    for name in ("steps", "batch"):  # -5 steps or 0 images a step ran "successfully" and wrote a model
+        if getattr(cfg, name) < 1:
+            raise CommandError(f"{args.config or '--set'}: {name} must be at least 1, got {getattr(cfg, name)}")
     if args.device is not None:
         cfg = replace(cfg, device=args.device)
-    trainer = Trainer(cfg, args.data, args.out, resume=args.resume)
+    run_dir = Path(args.out)
+    existing = [p.name for p in (run_dir / "checkpoint.safetensors", run_dir / "model.safetensors") if p.exists()]
+    if existing and not args.resume:  # a new run would replace them
+        raise CommandError(f"--out {args.out}: holds a run ({', '.join(existing)}); add --resume to continue it "
+                           "or give another folder")
+    try:
+        trainer = Trainer(cfg, args.data, args.out, resume=args.resume)
+    except (KeyError, RuntimeError) as e:
+        if not args.resume:
+            raise
+        raise CommandError(f"{run_dir / 'checkpoint.safetensors'}: not a training checkpoint of this config "
+                           f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})") from None
     if trainer.step:
         print(f"resuming {args.out} at step {trainer.step}")
     result = trainer.run()
