@@ -220,7 +220,7 @@ def video_file(d: Path, name="clip.mp4", frames=3):
 
     with imageio.get_writer(d / name, fps=5) as w:
         for i in range(frames):
-            w.append_data(np.full((64, 64, 3), 40 * i, np.uint8))
+            w.append_data(np.full((64, 64, 3), min(255, 25 * i), np.uint8))
 
 
 def truncated_video(d: Path):
@@ -407,7 +407,8 @@ def cases() -> list[Case]:
         ("init: a missing model", train_config(init="nope.safetensors")),
     ]
     for what, make in bad_configs:
-        C.append(Case("train config", what, T + ["--data", "ds"], both(dataset(), make), "cfg.json", allowed_new=(r"^run$",)))
+        C.append(Case("train config", what, T + ["--data", "ds"], both(dataset(), make),
+                      "nope.safetensors" if "init" in what else "cfg.json", allowed_new=(r"^run$",)))
     C.append(Case("train config", "--set steps=abc", T + ["--data", "ds", "--set", "steps=abc"],
                   both(dataset(), train_config()), "steps", allowed_new=(r"^run$",)))
     C.append(Case("train config", "--set nokey=1", T + ["--data", "ds", "--set", "nokey=1"],
@@ -463,7 +464,7 @@ def cases() -> list[Case]:
             ("export-mesh .obj textured, disk full", ["export-mesh", "--grid", "64", "--texture", "256", "--out", "out.obj"], "out.obj"),
             ("export-video, disk full", V[:-2] + ["--frames", "12", "--out", "out.mp4"], "out.mp4"),
             ("bench --json, disk full", ["bench", "--repeats", "1", "--resolutions", "16", "--json", "out.json"], "out.json")):
-        C.append(Case("output", what, cmd, both(precious(keep)), keep, fsize=200, env={"TINY_FSIZE": "1"}))
+        C.append(Case("output", what, cmd, both(precious(keep)), keep, fsize=2))
 
     # numbers and flags (checked before any work) -----------------------------------------
     for flags, name in ((["--res", "0"], "--res"), (["--res", "100000"], "--res"), (["--yaw", "nan"], "--yaw"),
@@ -505,7 +506,7 @@ def cases() -> list[Case]:
                       precious("out.obj"), "", rc=rcs, signal=sig, trigger="6"))
         C.append(Case("signal", f"{sname} during render --passes over existing passes",
                       ["render", "--seed", "2", "--res", "256", "--passes", "p", "--out", "out.png"],
-                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="4"))
+                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="newfile"))
         C.append(Case("signal", f"{sname} during synth",
                       ["synth", "--identities", "3", "--views-per-identity", "2", "--res", "64", "--out", "ds"],
                       None, "", rc=rcs, signal=sig, trigger="newfile",
@@ -569,13 +570,16 @@ def run_case(case: Case, cli: list, d: Path) -> dict:
     before = snapshot(d)
     args = case.args(d) if callable(case.args) else list(case.args)
     argv = [sys.executable] + args if case.python else cli + args
-    env = dict(os.environ, OMP_NUM_THREADS="1", HOME=str(d), XDG_CONFIG_HOME=str(d / ".config"),
-               XDG_CACHE_HOME=str(d / ".cache"), XDG_DATA_HOME=str(d / ".local"), **case.env)
+    home = d.parent / f"{d.name}-home"  # the user's folders (caches, ~/.imageio) live outside the checked folder
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_CACHE_HOME=str(home / ".cache"), XDG_DATA_HOME=str(home / ".local"), **case.env)
     env.pop("TINY_FSIZE", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
 
     def limits():
         os.nice(10)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a campaign started with & would pass SIGINT ignored
         if case.fsize:
             resource.setrlimit(resource.RLIMIT_FSIZE, (case.fsize * 1024, case.fsize * 1024))
 
@@ -693,6 +697,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cli", help="the program to run, e.g. avatar-studio or a bundle's executable")
     ap.add_argument("--only", help="run only cases whose group or input contains this")
     ap.add_argument("--all", action="store_true", help="also the extended variants")
+    ap.add_argument("--merge", help="results JSON of an earlier run: rows not re-run now are taken from it")
+    ap.add_argument("--failed-in", help="re-run only the cases that failed in this results JSON")
     ap.add_argument("--jobs", type=int, default=1, help="cases run at once (each at nice 10)")
     args = ap.parse_args(argv)
     cli = shlex.split(args.cli) if args.cli else default_cli()
@@ -706,6 +712,11 @@ def main(argv=None) -> int:
                        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))
         todo = [c for c in cases() if (args.all or not c.extended)
                 and (not args.only or args.only in c.group or args.only in c.input)]
+        if args.failed_in:
+            failed = {(r["group"], r["input"], r["command"]) for r in json.loads(Path(args.failed_in).read_text())
+                      if not r["ok"]}
+            failed_keys = {(g, i) for g, i, _ in failed}
+            todo = [c for c in todo if (c.group, c.input) in failed_keys]
         def one(i, case):
             d = tmp / f"case{i:03d}"
             d.mkdir()
@@ -718,12 +729,17 @@ def main(argv=None) -> int:
             print(f"{i:3d}/{len(todo)} {'ok  ' if r['ok'] else 'FAIL'} [{r['group']}] {r['input']}: exit {r['exit']} "
                   f"{r['seconds']}s {'; '.join(r['problems'])}  | {r['line'][:100]}", flush=True)
             shutil.rmtree(d, ignore_errors=True)
+            shutil.rmtree(tmp / f"case{i:03d}-home", ignore_errors=True)
             return r
 
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             results = list(pool.map(one, range(1, len(todo) + 1), todo))
+    if args.merge:  # the earlier run's rows, replaced by this run's where re-run
+        fresh = {(r["group"], r["input"], r["command"]): r for r in results}
+        earlier = json.loads(Path(args.merge).read_text())
+        results = [fresh.pop((r["group"], r["input"], r["command"]), r) for r in earlier] + list(fresh.values())
     if args.md:
         Path(args.md).write_text(markdown(results, cli))
     if args.json:

@@ -121,7 +121,10 @@ def state_from_args(args, engine):
         raise ValueError(f"{source}: its identity has {state.identity.latent.size} latent values; "
                          f"this model needs {engine.cfg.latent_dim}")
     given = {"yaw": args.yaw, "pitch": args.pitch, "fov": args.fov}
-    state = state.with_(camera=replace(state.camera, **{k: v for k, v in given.items() if v is not None}))
+    try:
+        state = state.with_(camera=replace(state.camera, **{k: v for k, v in given.items() if v is not None}))
+    except ValueError as e:  # name the flags, not only the camera's field
+        raise ValueError(f"{'/'.join(f'--{k}' for k, v in given.items() if v is not None)}: {e}") from None
     if args.light:
         state = state.with_(lighting=load_lighting(args.light))
     if args.expr:
