@@ -46,6 +46,7 @@ def run_studio(argv=None) -> int:
     from PySide6.QtGui import QIcon
 
     app.setWindowIcon(QIcon(str(files("resources") / "avatar-studio.png")))
+    stopped = _quit_on_signals(app)
     try:
         window = MainWindow(args.model, args.device)
     except (CheckpointError, ValueError) as e:
@@ -64,5 +65,50 @@ def run_studio(argv=None) -> int:
             QMessageBox.critical(window, "Open session", str(e).splitlines()[0])
         else:
             window.open_session(args.session)
+    if stopped:  # Ctrl-C / SIGTERM while the window was being built: its render threads may be
+        import os  # mid-start, and tearing them down at exit aborts; nothing is unsaved yet
+
+        code = _stopped_code(stopped)
+        sys.stderr.flush()
+        os._exit(code)
     window.show()
-    return app.exec()
+    code = app.exec()
+    if stopped:  # not a normal close: the render threads still run; the autosave stays for recovery
+        import os
+
+        code = _stopped_code(stopped)
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _quit_on_signals(app) -> list:
+    """Ctrl-C and SIGTERM close the studio (one line, exit 130 / 143) instead of being
+    lost inside Qt's event loop (Python handlers run only when Python code does: a timer
+    gives them a chance every 200 ms)."""
+    import signal
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    stopped = []
+    if threading.current_thread() is not threading.main_thread():
+        return stopped
+
+    def on_signal(signum, frame):
+        stopped.append(signum)
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return stopped
+
+
+def _stopped_code(stopped) -> int:
+    import signal
+
+    print(f"avatar-studio: {'interrupted' if stopped[0] == signal.SIGINT else 'terminated'}", file=sys.stderr)
+    return 128 + stopped[0]

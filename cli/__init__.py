@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     previous = None
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL \
+            and args.command != "studio":  # the studio handles its own (inside Qt's event loop)
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         check_output_paths(args)
