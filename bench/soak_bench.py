@@ -146,6 +146,7 @@ def run(minutes: float, seed: int = 0) -> dict:
         "rss_max_mb": max(r for _, r in samples), "growth_after_warmup": final / base - 1,
         "warmup_s": warm, "messages": messages[:50], "message_count": len(messages),
         "exceptions": exceptions[:20], "exception_count": len(exceptions),
+        "pyside6": __import__("PySide6").__version__, "python": sys.version.split()[0],
         "ok": not exceptions and len(messages) < 10 and final / base - 1 < 0.05,
     }
 
