@@ -92,7 +92,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     except OSError as e:  # disk full, file too large, permissions: one line naming the file
-        where = f"{e.filename}: " if e.filename else ""
+        name = e.filename or next((f"{getattr(args, a)}" for a in ("out", "json") if getattr(args, a, None)), "")
+        where = f"{name}: " if name else ""
         print(f"avatar-studio {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -58,3 +58,14 @@ def test_disk_full_in_a_command_is_one_line_naming_the_file(tmp_path, capsys, mo
     monkeypatch.setattr(cli, "_command", lambda name: Full)
     rc, err = _main(capsys, "render", "--seed", "1", "--out", str(tmp_path / "out.png"))
     assert rc == 2 and len(err) == 1 and "out.png: No space left on device" in err[0]
+
+
+def test_an_oserror_without_a_file_name_names_the_output(tmp_path, capsys, monkeypatch):
+    class TooLarge:
+        @staticmethod
+        def run(args):
+            raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(cli, "_command", lambda name: TooLarge)
+    rc, err = _main(capsys, "render", "--seed", "1", "--out", str(tmp_path / "out.png"))
+    assert rc == 2 and len(err) == 1 and "out.png: File too large" in err[0]

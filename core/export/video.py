@@ -151,6 +151,16 @@ def write_video(frames_iter, path, fps: float, total: int, progress: bool = True
             for frame in tqdm(frames_iter, total=total, unit="frame", desc="video", disable=not progress):
                 writer.append_data(frame)
                 count += 1
+        if suffix == ".mp4":  # ffmpeg may have died (disk full): its exit is not checked by imageio
+            from imageio_ffmpeg import count_frames_and_secs
+
+            try:
+                written = count_frames_and_secs(tmp)[0]
+            except (RuntimeError, OSError, ValueError):
+                written = 0
+            if written != count:
+                raise OSError(f"{path}: the encoder wrote {written} of {count} frames (disk full?); "
+                              "the existing file is kept")
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)

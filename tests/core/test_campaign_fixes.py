@@ -69,3 +69,23 @@ def test_a_missing_dataset_image_is_one_error_and_no_opencv_warning(tmp_path, ca
     with pytest.raises(DatasetError, match="gone.png: missing"):
         HeadDataset(folder, 16, ())
     assert "WARN" not in capfd.readouterr().err
+
+
+def test_an_mp4_cut_short_by_a_full_disk_does_not_replace_the_existing_video(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "out.mp4").write_bytes(b"PRECIOUS")
+    program = ("import resource, sys, numpy as np\n"
+               "from core.export.video import write_video\n"
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))\n"
+               "frames = (np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8) for i in range(12))\n"
+               "try:\n    write_video(frames, 'out.mp4', 10.0, 12, progress=False)\n"
+               "except OSError as e:\n    print('refused:', e); sys.exit(3)\n")
+    p = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 3, (p.returncode, p.stdout, p.stderr)
+    assert (tmp_path / "out.mp4").read_bytes() == b"PRECIOUS"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out.mp4"]
