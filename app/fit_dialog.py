@@ -32,6 +32,29 @@ def _pixmap(rgb: np.ndarray, side: int = PREVIEW_SIDE) -> QPixmap:
                                        Qt.TransformationMode.SmoothTransformation)
 
 
+def _align_elsewhere(photo, names, cancelled):
+    """align_photo in a child process: dlib's detector holds the GIL for seconds (measured:
+    a 5.5 s stall of a thread beside it), which would freeze the GUI thread. Polled so
+    that a cancel ends it at once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, TimeoutError
+
+    from app.jobs import Cancelled
+    from core.fitting.align import ALIGN_RESOLUTION, align_photo
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        future = pool.submit(align_photo, photo, ALIGN_RESOLUTION, tuple(names))
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                if cancelled():
+                    raise Cancelled() from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 class FitDialog(QDialog):
     """Progress of one fit: the aligned photo beside the current render, a bar, Stop."""
 
@@ -65,7 +88,7 @@ class PhotoFitController(QObject):
         self.job: Job | None = None
         self.dialog: FitDialog | None = None
         self.preset = "default"
-        self.pti = True
+        self.pti = False   # pivotal tuning hurt 4 of 6 held-out heads (docs/photo-fitting.md)
         self._lock = threading.Lock()
         self._latest = {}     # worker -> GUI: {"photo": crop, "preview": render, "text": str}
         window.view.setAcceptDrops(True)
@@ -140,13 +163,13 @@ class PhotoFitController(QObject):
         from core.avatar import library_path
         from core.checkpoint import load_checkpoint
         from core.engine import InferenceEngine
-        from core.fitting.align import align_photo, load_photo
+        from core.fitting.align import load_photo
         from core.fitting.fit import fit_photo, make_avatar, training_codes
 
         photo = load_photo(path)
         model, provenance = load_checkpoint(model_path, device=device)
         try:
-            face = align_photo(photo, expression_names=model.cfg.expression_names)
+            face = _align_elsewhere(photo, model.cfg.expression_names, cancelled)
         except ValueError as e:
             raise ValueError(f"{path.name}: {e}") from None
         with self._lock:

@@ -58,7 +58,9 @@ def run(photo=None, steps: int = 40, pti_steps: int = 20) -> dict:
         time.sleep(0.002)
     gaps = [(b - a) * 1e3 for a, b in zip(beats, beats[1:])]
     result = job.result["result"] if isinstance(job.result, dict) else None
-    out = {"fit_wall_s": fit_s, "heartbeats": len(beats), "max_stall_ms": max(gaps) if gaps else None,
+    worst = [(b - a, a - t0) for a, b in zip(beats, beats[1:])]
+    worst = sorted(worst, reverse=True)[:5]
+    out = {"fit_wall_s": fit_s, "worst_gaps_ms_at_s": [[round(g * 1e3), round(at, 2)] for g, at in worst], "heartbeats": len(beats), "max_stall_ms": max(gaps) if gaps else None,
            "p99_gap_ms": sorted(gaps)[int(0.99 * (len(gaps) - 1))] if gaps else None,
            "steps": steps + pti_steps, "error": job.error,
            "steps_per_s": (result.steps_done + result.pti_steps_done) / result.seconds if result else None}
