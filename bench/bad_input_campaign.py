@@ -39,7 +39,8 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "assets" / "default_head.safetensors"
-PROGRESS = re.compile(r"\d+%\|")  # a tqdm progress bar
+PROGRESS = re.compile(r"\d+%\||^This plugin does not support propagateSizeHints\(\)$")  # a tqdm progress
+# bar, and the one warning Qt's offscreen platform (used for the studio rows) prints about itself
 
 
 @dataclass
@@ -464,7 +465,7 @@ def cases() -> list[Case]:
             ("export-mesh .obj textured, disk full", ["export-mesh", "--grid", "64", "--texture", "256", "--out", "out.obj"], "out.obj"),
             ("export-video, disk full", V[:-2] + ["--frames", "12", "--out", "out.mp4"], "out.mp4"),
             ("bench --json, disk full", ["bench", "--repeats", "1", "--resolutions", "16", "--json", "out.json"], "out.json")):
-        C.append(Case("output", what, cmd, both(precious(keep)), keep, fsize=2))
+        C.append(Case("output", what, cmd, both(precious(keep)), keep, fsize=0 if "bench" in what else 2))
 
     # numbers and flags (checked before any work) -----------------------------------------
     for flags, name in ((["--res", "0"], "--res"), (["--res", "100000"], "--res"), (["--yaw", "nan"], "--yaw"),
@@ -505,8 +506,8 @@ def cases() -> list[Case]:
                       ["export-mesh", "--grid", "128", "--texture", "512", "--out", "out.obj"],
                       precious("out.obj"), "", rc=rcs, signal=sig, trigger="6"))
         C.append(Case("signal", f"{sname} during render --passes over existing passes",
-                      ["render", "--seed", "2", "--res", "256", "--passes", "p", "--out", "out.png"],
-                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="newfile"))
+                      ["render", "--seed", "2", "--res", "1024", "--passes", "p", "--out", "out.png"],
+                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="3"))
         C.append(Case("signal", f"{sname} during synth",
                       ["synth", "--identities", "3", "--views-per-identity", "2", "--res", "64", "--out", "ds"],
                       None, "", rc=rcs, signal=sig, trigger="newfile",
@@ -580,7 +581,7 @@ def run_case(case: Case, cli: list, d: Path) -> dict:
     def limits():
         os.nice(10)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a campaign started with & would pass SIGINT ignored
-        if case.fsize:
+        if case.fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (case.fsize * 1024, case.fsize * 1024))
 
     t0 = time.time()
@@ -675,7 +676,9 @@ def markdown(results: list, cli: list) -> str:
           "every file in the folder before the run is unchanged (\"no lost file\"); and no new file is",
           "left (\"nothing half-written\"), except what a row allows (SIGTERM'd training saves its",
           "checkpoint on purpose). Session rows run the studio's loader (`app.session.read_session`,",
-          "used by File > Open and `--session`): its one-line error is the studio's one dialog.", "",
+          "used by File > Open and `--session`): its one-line error is the studio's one dialog. Studio",
+          "rows run on Qt's offscreen platform, whose own warning `This plugin does not support",
+          "propagateSizeHints()` is not counted.", "",
           "| # | group | input | command | exit | stderr (first line) | result |",
           "|---|---|---|---|---|---|---|"]
     md[-2:-2] = [FINDINGS, "## The table", ""]

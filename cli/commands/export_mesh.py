@@ -30,8 +30,11 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"{out}: mesh format must be one of {', '.join(FORMATS)}")
-    cfg = MeshExportConfig(resolution=args.grid, level=args.level, faces=args.faces, smooth_iterations=args.smooth,
-                           colors=args.colors, texture=args.texture)
+    try:
+        cfg = MeshExportConfig(resolution=args.grid, level=args.level, faces=args.faces,
+                               smooth_iterations=args.smooth, colors=args.colors, texture=args.texture)
+    except ValueError as e:  # name the flags (the config speaks of its own fields)
+        raise ValueError(f"--grid/--level/--faces/--smooth/--texture: {e}") from None
     engine = InferenceEngine.from_checkpoint(args.model, args.device)
     state = state_from_args(args, engine)
     mesh = extract_mesh(engine, state, cfg)
