@@ -507,7 +507,7 @@ def cases() -> list[Case]:
                       precious("out.obj"), "", rc=rcs, signal=sig, trigger="6"))
         C.append(Case("signal", f"{sname} during render --passes over existing passes",
                       ["render", "--seed", "2", "--res", "1024", "--passes", "p", "--out", "out.png"],
-                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="3"))
+                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="15"))
         C.append(Case("signal", f"{sname} during synth",
                       ["synth", "--identities", "3", "--views-per-identity", "2", "--res", "64", "--out", "ds"],
                       None, "", rc=rcs, signal=sig, trigger="newfile",
@@ -516,7 +516,7 @@ def cases() -> list[Case]:
                       T + ["--data", "ds"], both(dataset(), train_config()), "", rc=(0, 130, 143), signal=sig, trigger="12",
                       allowed_new=(r"^run(/(checkpoint|model)\.safetensors|/config\.json|/train_config\.json|/tb(/.*)?|/samples(/.*)?|/[^/]+\.json)?$",)))
         C.append(Case("signal", f"{sname} during studio start-up",
-                      ["studio"], None, "", rc=rcs + (0,), signal=sig, trigger="3", env={"QT_QPA_PLATFORM": "offscreen"},
+                      ["studio"], None, "", rc=rcs + (0,), signal=sig, trigger="20", env={"QT_QPA_PLATFORM": "offscreen"},
                       allowed_new=(r".*autosave.*", r"^\.config(/.*)?$", r"^\.cache(/.*)?$", r"^\.local(/.*)?$")))
     # the core set (default run) keeps every kind of file and failure; --all adds variants
     extended_inputs = {

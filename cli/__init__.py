@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         return 2
     except OSError as e:  # disk full, file too large, permissions: one line naming the file
         name = e.filename or next((f"{getattr(args, a)}" for a in ("out", "json") if getattr(args, a, None)), "")
-        where = f"{name}: " if name else ""
+        where = f"{name}: " if name and not str(e.strerror or e).startswith(name) else ""
         print(f"avatar-studio {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
