@@ -78,7 +78,7 @@ class FitSettings:
 
 # presets: (name -> settings); "default" stays within three minutes on a 2-core CPU
 PRESETS = {
-    "fast": FitSettings(steps=80, pti_steps=0),
+    "fast": FitSettings(steps=80, pti_steps=40, pick_start=False),
     "default": FitSettings(steps=120, pti_steps=60),
     "quality": FitSettings(steps=300, pti_steps=200, neural_resolution=48),
 }
