@@ -507,7 +507,7 @@ def cases() -> list[Case]:
                       precious("out.obj"), "", rc=rcs, signal=sig, trigger="6"))
         C.append(Case("signal", f"{sname} during render --passes over existing passes",
                       ["render", "--seed", "2", "--res", "1024", "--passes", "p", "--out", "out.png"],
-                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="15"))
+                      both(precious(), precious("p/rgb.png")), "", rc=rcs, signal=sig, trigger="handler"))
         C.append(Case("signal", f"{sname} during synth",
                       ["synth", "--identities", "3", "--views-per-identity", "2", "--res", "64", "--out", "ds"],
                       None, "", rc=rcs, signal=sig, trigger="newfile",
@@ -516,7 +516,7 @@ def cases() -> list[Case]:
                       T + ["--data", "ds"], both(dataset(), train_config()), "", rc=(0, 130, 143), signal=sig, trigger="12",
                       allowed_new=(r"^run(/(checkpoint|model)\.safetensors|/config\.json|/train_config\.json|/tb(/.*)?|/samples(/.*)?|/[^/]+\.json)?$",)))
         C.append(Case("signal", f"{sname} during studio start-up",
-                      ["studio"], None, "", rc=rcs + (0,), signal=sig, trigger="20", env={"QT_QPA_PLATFORM": "offscreen"},
+                      ["studio"], None, "", rc=rcs + (0,), signal=sig, trigger="handler", env={"QT_QPA_PLATFORM": "offscreen"},
                       allowed_new=(r".*autosave.*", r"^\.config(/.*)?$", r"^\.cache(/.*)?$", r"^\.local(/.*)?$")))
     # the core set (default run) keeps every kind of file and failure; --all adds variants
     extended_inputs = {
@@ -592,6 +592,8 @@ def run_case(case: Case, cli: list, d: Path) -> dict:
         while proc.poll() is None and time.time() - t0 < case.timeout:
             if case.trigger == "newfile":
                 fire = any(k not in before for k in snapshot_names(d))
+            elif case.trigger == "handler":  # the program's own SIGTERM handler is in (its code runs)
+                fire = handler_installed(proc.pid)
             else:
                 fire = time.time() - t0 > float(case.trigger)
             if fire:
@@ -635,6 +637,15 @@ def run_case(case: Case, cli: list, d: Path) -> dict:
             "signal": signal.Signals(case.signal).name if case.signal else "",
             "exit": proc.returncode, "line": (lines[0] if lines else "")[:160], "lines": len(lines),
             "seconds": round(seconds, 1), "ok": not problems, "problems": problems}
+
+
+def handler_installed(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
 
 
 def snapshot_names(d: Path):
