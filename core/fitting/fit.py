@@ -76,7 +76,8 @@ class FitSettings:
             raise ValueError(f"fit: neural_resolution {self.neural_resolution} outside [8, 256]")
 
 
-# presets: (name -> settings); "default" stays within three minutes on a 2-core CPU
+# presets: (name -> settings); "default" is meant to stay within three minutes on a 2-core
+# CPU (estimated from the per-step cost; see docs/photo-fitting.md)
 PRESETS = {
     "fast": FitSettings(steps=80, pti_steps=40, pick_start=False),
     "default": FitSettings(steps=120, pti_steps=60),
