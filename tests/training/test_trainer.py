@@ -163,7 +163,7 @@ def test_cli_writes_a_model_the_engine_opens(dataset, tmp_path):
     (lambda d: (d / "dataset.json").write_text(json.dumps({"labels": []})), "empty"),
     (lambda d: (d / "dataset.json").write_text(json.dumps({"labels": [["images/00000_00.png", [0.0] * 24]]})),
      "25 floats"),
-    (lambda d: (d / "images" / "00000_00.png").unlink(), "missing or not an image"),
+    (lambda d: (d / "images" / "00000_00.png").unlink(), ": missing"),
 ])
 def test_bad_datasets_are_one_line_errors(dataset, tmp_path, capsys, breakage, needle):
     broken = tmp_path / "broken"
