@@ -105,7 +105,7 @@ class HeadDataset:
                 raise DatasetError(f"{meta_path}: label file {str(name)[:60]!r} points outside the dataset folder")
             path = self.folder / name
             if not path.is_file():  # checked first: OpenCV would also print a warning of its own
-                raise DatasetError(f"{path}: missing")
+                raise DatasetError(f"{path}: missing or not an image")
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if img is None:
                 raise DatasetError(f"{path}: missing or not an image")
