@@ -12,12 +12,12 @@ import sys
 import threading
 from pathlib import Path
 
-from cli.commands import bench, evaluate, export_mesh, export_video, fit, reenact, render, studio, synth, train
+from cli.commands import bench, evaluate, export_mesh, export_video, fit, prepare, reenact, render, studio, synth, train
 from cli.common import CommandError, OneLineErrorParser
 
 # The command table: the order is the order of `avatar-studio --help`. To add a command,
 # write cli/commands/NAME.py (NAME, add_parser, run) and import it here.
-COMMANDS = [render, fit, export_mesh, export_video, synth, train, evaluate, reenact, bench, studio]
+COMMANDS = [render, fit, export_mesh, export_video, prepare, synth, train, evaluate, reenact, bench, studio]
 
 
 def _version() -> str:

@@ -171,6 +171,179 @@ def cmd_video(args) -> int:
     return 0
 
 
+def _angle_between_views(yaw_a, pitch_a, yaw_b, pitch_b) -> float:
+    """Degrees between two orbit cameras' viewing directions (the look-at point's rays)."""
+    def d(y, p):
+        y, p = math.radians(y), math.radians(p)
+        return np.array([math.cos(p) * math.sin(y), math.sin(p), math.cos(p) * math.cos(y)])
+    return math.degrees(math.acos(float(np.clip(d(yaw_a, pitch_a) @ d(yaw_b, pitch_b), -1.0, 1.0))))
+
+
+def label_errors(prepared: Path, truth_frames: list) -> dict:
+    """prepare's labels against the engine's truth, over the kept (unmirrored) frames:
+    camera (viewing direction, yaw, pitch; the head's roll goes into the crop's rotation,
+    so the camera itself has none), SH irradiance on the template's normals, expression."""
+    from core.fitting.align import _tools
+    from core.fitting.sh_estimate import skin_mask, template_normals
+    from core.lighting import sh_irradiance
+    from core.tracking.pose import orbit_angles_from_rotation
+
+    meta = json.loads((prepared / "dataset.json").read_text())
+    template = _tools()[1].template
+    names = DEFAULT_EXPRESSION_NAMES
+    rows, irr_est, irr_true = [], [], []
+    for rel, label in meta["labels"]:
+        if rel in meta["mirror_of"]:
+            continue
+        frame = int(meta["source"][rel][1])
+        t = truth_frames[frame]
+        cam = Camera.from_label(label)
+        est = orbit_angles_from_rotation(cam.cam2world[:3, :3])
+        truth_cam = orbit(t["yaw"], t["pitch"])
+        # the template's normals that the face shows in this view: the ellipsoid over the skin
+        size = CROP_RES
+        normals, hit = template_normals(truth_cam, size, template)
+        use = hit & skin_mask(np.asarray(meta["landmarks"][rel]), size)
+        n = normals[use]
+        e_est = sh_irradiance(n, np.asarray(meta["sh"][rel]).reshape(9, 3))
+        e_true = sh_irradiance(n, np.asarray(t["sh"]).reshape(9, 3))
+        irr_est.append(e_est)
+        irr_true.append(e_true)
+        ex = np.array([meta["expression"][rel].get(k, 0.0) for k in names])
+        ex_true = np.array([t["expression"][k] for k in names])
+        rows.append({"frame": frame, "view_deg": _angle_between_views(est.yaw, est.pitch, t["yaw"], t["pitch"]),
+                     "yaw_err": est.yaw - t["yaw"], "pitch_err": est.pitch - t["pitch"], "true_yaw": t["yaw"],
+                     "sh_rel": float(np.abs(e_est - e_true).mean() / np.abs(e_true).mean()),
+                     "expr_abs": np.abs(ex - ex_true).tolist()})
+    # the SH estimate assumes a typical skin albedo; the person's own albedo is one unknown
+    # colour for the whole video, so the error is also given after one per-channel scale
+    est_all, true_all = np.concatenate(irr_est), np.concatenate(irr_true)
+    scale = (est_all * true_all).sum(0) / (est_all * est_all).sum(0)
+    sh_scaled = [float(np.abs(e * scale - t).mean() / np.abs(t).mean()) for e, t in zip(irr_est, irr_true)]
+    expr = np.array([r["expr_abs"] for r in rows])
+    moving = [i for i, k in enumerate(names) if max(f["expression"][k] for f in truth_frames) > 0]
+    return {
+        "frames": len(rows),
+        "true_yaw_range": [float(min(r["true_yaw"] for r in rows)), float(max(r["true_yaw"] for r in rows))],
+        "camera_view_deg_median": float(np.median([r["view_deg"] for r in rows])),
+        "camera_view_deg_p90": float(np.percentile([r["view_deg"] for r in rows], 90)),
+        "yaw_abs_err_median": float(np.median([abs(r["yaw_err"]) for r in rows])),
+        "pitch_abs_err_median": float(np.median([abs(r["pitch_err"]) for r in rows])),
+        "sh_irradiance_rel_err_median": float(np.median([r["sh_rel"] for r in rows])),
+        "sh_irradiance_rel_err_mean": float(np.mean([r["sh_rel"] for r in rows])),
+        "sh_irradiance_rel_err_after_albedo_scale_median": float(np.median(sh_scaled)),
+        "sh_albedo_scale": scale.tolist(),
+        "expression_mae": float(expr.mean()),
+        "expression_mae_moving_names": float(expr[:, moving].mean()),
+        "expression_mae_by_name": {k: float(expr[:, i].mean()) for i, k in enumerate(names)},
+    }
+
+
+def cmd_labels(args) -> int:
+    root = Path(args.dir)
+    truth = json.loads((root / "truth.json").read_text())
+    result = label_errors(root / "prepared", truth["talking"])
+    result["prepare_report"] = json.loads((root / "prepared" / "report.json").read_text())
+    _save(root / "labels_eval.json", result)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("expression_mae_by_name", "prepare_report")},
+                     indent=1))
+    return 0
+
+
+def cmd_astronaut(args) -> int:
+    """skimage's astronaut photo: one sample, near frontal, default radius, an SH label,
+    and the mirrored copy with the mirrored yaw."""
+    import imageio.v2 as imageio
+    from skimage.data import astronaut
+
+    from core.dataprep.prepare import prepare
+    from core.tracking.pose import orbit_angles_from_rotation
+
+    out = Path(args.out)
+    (out / "in").mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(out / "in" / "astronaut.png", astronaut())
+    report = prepare([out / "in" / "astronaut.png"], out / "prepared")
+    meta = json.loads((out / "prepared" / "dataset.json").read_text())
+    rows = {}
+    for rel, label in meta["labels"]:
+        cam = Camera.from_label(label)
+        pose = orbit_angles_from_rotation(cam.cam2world[:3, :3])
+        rows[rel] = {"yaw": pose.yaw, "pitch": pose.pitch, "radius": float(np.linalg.norm(cam.origin)),
+                     "sh_L00_rgb": meta["sh"][rel][:3], "mirror_of": meta["mirror_of"].get(rel)}
+    result = {"kept_frames": report["kept_frames"], "samples": report["samples"], "per_sample": rows}
+    _save(out / "astronaut_eval.json", result)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _save(path: Path, data) -> None:
+    from core.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1))
+
+
+def _model_images(engine, identity, samples, res):
+    from training.evaluate import sample_state
+
+    out = []
+    for s in samples:
+        state = sample_state(engine, s, identity, SphericalHarmonicsLighting(s.sh), res)
+        out.append(engine.render(state, neural_resolution=res // engine.cfg.superres_factor, keep=False).frame)
+    return out
+
+
+def cmd_avatar(args) -> int:
+    """The personal avatar: held-out frames of the video (prepared like the training
+    frames, compared over white inside prepare's mask), unseen expressions and lights of
+    the same head (the engine's renders with their true labels), and the change each
+    expression name makes against the engine's (training/evaluate.py)."""
+    from core.engine import InferenceEngine
+    from core.identity import Identity
+    from core.metrics import psnr
+    from training.data import HeadDataset
+    from training.evaluate import _expression_by_name, sample_state
+    from training.synth.renderer import HeadRenderer
+
+    root = Path(args.dir)
+    truth = json.loads((root / "truth.json").read_text())
+    engine = InferenceEngine.from_checkpoint(args.model, "cpu")
+    identity = Identity(np.asarray(engine.provenance["identity_codes"][0]))
+    res = CROP_RES
+    nr = res // engine.cfg.superres_factor
+    result = {"model": str(args.model), "train_config": engine.provenance.get("train_config")}
+    held = HeadDataset(root / "held_out_prepared", res, engine.cfg.expression_names)
+    originals = [s for s in held.samples if not s.name.endswith("_mirror.png")]
+    values = []
+    for s, f in zip(originals, _model_images(engine, identity, originals, res)):
+        a = s.alpha[..., None]
+        values.append(psnr(f.rgb.numpy(), s.image * a + (1 - a)))
+    result["held_out_frames"] = len(values)
+    result["held_out_psnr"] = float(np.mean(values))
+    unseen = HeadDataset(root / "unseen", res, engine.cfg.expression_names)
+    values = [psnr(f.rgb.numpy(), s.image) for s, f in zip(unseen.samples, _model_images(engine, identity,
+                                                                                          unseen.samples, res))]
+    result["unseen_views"] = len(values)
+    result["unseen_psnr"] = float(np.mean(values))
+    result["unseen_psnr_each"] = [float(v) for v in values]
+    renderer = HeadRenderer(res)
+    try:
+        rows = []
+        for s in unseen.samples[: args.expression_samples]:
+            state = sample_state(engine, s, identity, SphericalHarmonicsLighting(s.sh), res)
+            rows.append(_expression_by_name(engine, renderer, truth["identity"], s, state, nr))
+    finally:
+        renderer.release()
+    names = engine.cfg.expression_names
+    corr = {n: float(np.mean([r[n]["corr"] for r in rows])) for n in names}
+    result["expression_change_corr_by_name"] = corr
+    result["expression_change_corr_mean"] = float(np.mean(list(corr.values())))
+    if args.baseline:
+        result["baseline"] = args.baseline
+    _save(Path(args.json), result)
+    print(json.dumps({k: v for k, v in result.items() if k != "train_config"}, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -178,8 +351,18 @@ def main(argv=None) -> int:
     v.add_argument("--out", required=True)
     v.add_argument("--frames", type=int, default=TRAIN_FRAMES)
     v.add_argument("--held-out", type=int, default=HELD_OUT_FRAMES)
+    lb = sub.add_parser("labels", help="prepare's labels against the truth (DIR/prepared from talking.mp4)")
+    lb.add_argument("--dir", required=True)
+    a = sub.add_parser("astronaut", help="prepare on skimage's astronaut photo")
+    a.add_argument("--out", required=True)
+    m = sub.add_parser("avatar", help="the personal avatar on held-out frames, unseen expressions and lights")
+    m.add_argument("--dir", required=True)
+    m.add_argument("--model", required=True)
+    m.add_argument("--json", required=True)
+    m.add_argument("--expression-samples", type=int, default=3)
+    m.add_argument("--baseline", help="a note stored with the result")
     args = ap.parse_args(argv)
-    return {"video": cmd_video}[args.cmd](args)
+    return {"video": cmd_video, "labels": cmd_labels, "astronaut": cmd_astronaut, "avatar": cmd_avatar}[args.cmd](args)
 
 
 if __name__ == "__main__":
