@@ -31,6 +31,7 @@ from core.model.head import NeuralHeadModel, SamplingPlan
 from training.data import HeadDataset
 from training.losses import LossWeights, expression_change_term, reconstruction_terms, render_sample
 from training.monitor import TrainingMonitor
+from training.overrides import apply_overrides, check_value, field_types
 
 
 @dataclass(frozen=True)
@@ -63,31 +64,46 @@ class TrainConfig:
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
                                       # touches) | union (also where the model's change is, so a change the
                                       # truth does not have is penalised at full weight)
-    model: dict = field(default_factory=dict)  # ModelConfig overrides
+    model: ModelConfig = field(default_factory=ModelConfig)  # the architecture; in JSON an object of
+                                      # ModelConfig settings (the rest default); --set model.KEY=VALUE
     init: str = ""                    # start from this head model's weights (same architecture)
     init_partial: bool = False        # init from a model of another architecture: take the tensors whose
                                       # name and shape match, build the rest fresh (listed in the log)
     device: str = "auto"              # auto: cuda (this rank's GPU under torchrun) when present, else cpu
     amp: bool = True                  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
+    def __post_init__(self):
+        """Every setting of its field's type (ints where floats go become floats); the model
+        settings, a JSON object in a config file, become a ModelConfig."""
+        for name, tp in field_types(type(self)).items():
+            value = getattr(self, name)
+            if tp is ModelConfig:
+                value = _model_config(value)
+            else:
+                value = check_value(name, value, tp)
+            object.__setattr__(self, name, value)
+
     @classmethod
     def from_file(cls, path, overrides=()) -> "TrainConfig":
+        """Settings from a JSON file (or the defaults), then `KEY=VALUE` overrides, each parsed
+        by its field's type (`model.KEY=VALUE` for the ModelConfig settings)."""
         data = {}
         if path:
             try:
                 data = json.loads(Path(path).read_text())
             except (OSError, json.JSONDecodeError) as e:
                 raise ValueError(f"{path}: not a readable JSON config ({str(e).splitlines()[0]})") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: a config is a JSON object of settings")
         known = {f.name: f for f in fields(cls)}
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-            key, value = item.split("=", 1)
-            data[key] = json.loads(value) if value[:1] in "[{0123456789-.tfn\"" else value
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"{path or 'config'}: unknown training setting(s): {', '.join(unknown)}")
-        cfg = cls(**data)
+        data = apply_overrides(data, overrides, cls, {"model": ModelConfig})
+        try:
+            cfg = cls(**data)
+        except ValueError as e:
+            raise ValueError(f"{path or 'config'}: {e}") from None
         if cfg.sampler not in ("naive", "band"):
             raise ValueError(f"{path or 'config'}: sampler {cfg.sampler!r}: use naive or band")
         if cfg.lr_schedule not in ("constant", "cosine"):
@@ -118,11 +134,25 @@ class TrainConfig:
         return self.lr_final + (1.0 - self.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def _model_config(value) -> ModelConfig:
+    """TrainConfig.model from a ModelConfig or a JSON object of its settings."""
+    if isinstance(value, ModelConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"model takes a JSON object of model settings, got {json.dumps(value)}")
+    types = field_types(ModelConfig)
+    data = {k: check_value(f"model.{k}", v, types[k]) if k in types else v for k, v in value.items()}
+    try:
+        return ModelConfig.from_json(data)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model: {str(e).splitlines()[0]}") from None
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data_dir, run_dir, resume: bool = False):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.model_cfg = ModelConfig(**cfg.model)
+        self.model_cfg = cfg.model
         size = cfg.neural_resolution * self.model_cfg.superres_factor
         self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names)
         self.rank, self.world = _init_distributed()
