@@ -219,14 +219,12 @@ class MainWindow(QMainWindow):
     def _orbit(self, d_yaw, d_pitch):
         c = self.doc.state.camera
         self.doc.interactive = True
-        self.doc.update("Orbit", merge_key="orbit", camera=OrbitPose(
-            (c.yaw + d_yaw + 180) % 360 - 180, max(-60.0, min(60.0, c.pitch + d_pitch)), c.roll, c.radius, c.fov,
-            c.look_at))
+        self.doc.update("Orbit", merge_key="orbit", camera=c.with_(
+            yaw=(c.yaw + d_yaw + 180) % 360 - 180, pitch=max(-60.0, min(60.0, c.pitch + d_pitch))))
 
     def _zoom(self, factor):
         c = self.doc.state.camera
-        self.doc.update("Zoom", camera=OrbitPose(c.yaw, c.pitch, c.roll, max(1.5, min(6.0, c.radius * factor)),
-                                                 c.fov, c.look_at))
+        self.doc.update("Zoom", camera=c.with_(radius=max(1.5, min(6.0, c.radius * factor))))
 
     # -- models and sessions ------------------------------------------------------------------
     def open_model(self, path) -> bool:

@@ -120,16 +120,16 @@ class GeometryViewport(QWidget):
         c = self._camera
         if pan:
             look = (c.look_at[0] - dx * 0.001 * c.radius, c.look_at[1] + dy * 0.001 * c.radius, c.look_at[2])
-            self._camera = OrbitPose(c.yaw, c.pitch, c.roll, c.radius, c.fov, look)
+            self._camera = c.with_(look_at=look)
         else:
-            self._camera = OrbitPose((c.yaw - dx * 0.4 + 180) % 360 - 180, max(-85.0, min(85.0, c.pitch + dy * 0.3)),
-                                     c.roll, c.radius, c.fov, c.look_at)
+            self._camera = c.with_(yaw=(c.yaw - dx * 0.4 + 180) % 360 - 180,
+                                   pitch=max(-85.0, min(85.0, c.pitch + dy * 0.3)))
         self.sync.setChecked(False)
         self.gl.update()
 
     def zoom(self, factor):
         c = self._camera
-        self._camera = OrbitPose(c.yaw, c.pitch, c.roll, max(0.8, min(10.0, c.radius * factor)), c.fov, c.look_at)
+        self._camera = c.with_(radius=max(0.8, min(10.0, c.radius * factor)))
         self.gl.update()
 
     def _state_changed(self, state):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import replace
 
 from core.checkpoint import DEFAULT_MODEL
 
@@ -122,7 +121,7 @@ def state_from_args(args, engine):
                          f"this model needs {engine.cfg.latent_dim}")
     given = {"yaw": args.yaw, "pitch": args.pitch, "fov": args.fov}
     try:
-        state = state.with_(camera=replace(state.camera, **{k: v for k, v in given.items() if v is not None}))
+        state = state.with_(camera=state.camera.with_(**{k: v for k, v in given.items() if v is not None}))
     except ValueError as e:  # name the flags, not only the camera's field
         raise ValueError(f"{'/'.join(f'--{k}' for k, v in given.items() if v is not None)}: {e}") from None
     if args.light:

@@ -49,6 +49,10 @@ class OrbitPose:
             raise ValueError("camera look_at needs 3 numbers")
         object.__setattr__(self, "look_at", look)
 
+    def with_(self, **changes) -> "OrbitPose":
+        """This pose with some fields changed (checked like a new one)."""
+        return replace(self, **changes)
+
     def to_camera(self) -> Camera:
         return orbit(self.yaw, self.pitch, self.radius, self.fov, self.roll, self.look_at)
 

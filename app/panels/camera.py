@@ -34,8 +34,8 @@ class CameraPanel(QWidget):
         cam = self.doc.state.camera
         values = {k: s.value() for k, s in self.sliders.items()}
         self.doc.interactive = True
-        self.doc.update(f"Camera {name}", merge_key=f"camera.{name}", camera=OrbitPose(
-            values["yaw"], values["pitch"], cam.roll, values["radius"], values["fov"], cam.look_at))
+        self.doc.update(f"Camera {name}", merge_key=f"camera.{name}", camera=cam.with_(
+            yaw=values["yaw"], pitch=values["pitch"], radius=values["radius"], fov=values["fov"]))
 
     def sync(self, state):
         cam = state.camera

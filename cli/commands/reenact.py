@@ -82,7 +82,7 @@ def run(args) -> int:
     from core.expression import Expression
     from core.export.video import write_video
     from core.passes import pass_image, resize_frame
-    from core.state import OrbitPose, RenderSettings
+    from core.state import RenderSettings
     from core.tracking.sources import open_source
 
     out = Path(args.out)
@@ -149,8 +149,7 @@ def run(args) -> int:
                 records.append(record)
                 cam = base.camera
                 if pose is not None:
-                    cam = OrbitPose(pose.yaw, float(np.clip(pose.pitch, -89.0, 89.0)), pose.roll, cam.radius, cam.fov,
-                                    cam.look_at)
+                    cam = cam.with_(yaw=pose.yaw, pitch=float(np.clip(pose.pitch, -89.0, 89.0)), roll=pose.roll)
                 state = base.with_(camera=cam, expression=expression.with_names(names))
                 frame = engine.render(state).frame
                 if frame.rgb.shape[0] != args.res:

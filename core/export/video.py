@@ -23,9 +23,8 @@ PATHS = ("orbit", "light", "expression", "identity")
 def orbit_states(base: AvatarState, frames: int, yaw_range: float = 40.0, pitch_range: float = 8.0):
     for i in range(frames):
         t = i / frames
-        yield base.with_(camera=OrbitPose(base.camera.yaw + yaw_range * math.sin(2 * math.pi * t),
-                                          base.camera.pitch + pitch_range * math.sin(4 * math.pi * t),
-                                          base.camera.roll, base.camera.radius, base.camera.fov, base.camera.look_at))
+        yield base.with_(camera=base.camera.with_(yaw=base.camera.yaw + yaw_range * math.sin(2 * math.pi * t),
+                                                  pitch=base.camera.pitch + pitch_range * math.sin(4 * math.pi * t)))
 
 
 def light_states(base: AvatarState, frames: int):

@@ -42,13 +42,6 @@ def smooth_max(a, b, k):
 
 
 @dataclass
-class Landmarks:
-    """68 iBUG points as world positions (68, 3)."""
-
-    points: np.ndarray
-
-
-@dataclass
 class HeadMesh:
     vertices: np.ndarray   # (V, 3) float32
     faces: np.ndarray      # (F, 3) int32
