@@ -57,11 +57,31 @@ def test_corrupt_bytes(tiny_checkpoint, tmp_path):
         load_checkpoint(bad)
 
 
+class _LeavesAMark:
+    """Unpickling this creates a file: the proof that a loader ran the pickle."""
+
+    def __init__(self, mark):
+        self.mark = str(mark)
+
+    def __reduce__(self):
+        return (open, (self.mark, "w"))
+
+
 def test_pickle_is_never_loaded(tmp_path):
     bad = tmp_path / "model.safetensors"
-    torch.save({"w": torch.zeros(2)}, bad)  # a pickle zip under a safetensors name
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        load_checkpoint(bad)
+    mark = tmp_path / "unpickled"
+    # a pickle zip under a safetensors name whose unpickling leaves a file behind: a loader
+    # that unpickled it and only then refused it would still fail here
+    import pickle
+
+    for write in (lambda: torch.save({"w": torch.zeros(2), "x": _LeavesAMark(mark)}, bad),  # torch's zip
+                  lambda: bad.write_bytes(pickle.dumps({"x": _LeavesAMark(mark)}))):      # a bare pickle
+        write()
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            load_checkpoint(bad)
+        with pytest.raises(CheckpointError):
+            read_checkpoint_info(bad)
+        assert not mark.exists(), "the checkpoint loader unpickled the file"
 
 
 def test_foreign_safetensors(tmp_path):
@@ -119,8 +139,42 @@ def test_newer_format_and_nan_weights(tiny_checkpoint, tmp_path):
         load_checkpoint(bad)
 
 
-def test_save_is_atomic(tiny_model, tmp_path):
+def test_save_is_atomic(tiny_model, tmp_path, monkeypatch):
     path = tmp_path / "m.safetensors"
     save_checkpoint(tiny_model, path)
     save_checkpoint(tiny_model, path)  # overwrite in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    before = path.read_bytes()
+
+    # interrupted in the middle of the write (half the bytes out, then Ctrl-C): the old
+    # checkpoint is untouched and still loads, and no partial file is left beside it
+    import core.fileio
+
+    real_fdopen = core.fileio.os.fdopen
+
+    class HalfThenInterrupt:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            self.f.flush()
+            raise KeyboardInterrupt
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    monkeypatch.setattr(core.fileio.os, "fdopen", lambda *a, **k: HalfThenInterrupt(real_fdopen(*a, **k)))
+    other = type(tiny_model)(tiny_model.cfg)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(other, path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    assert path.read_bytes() == before
+    load_checkpoint(path)
