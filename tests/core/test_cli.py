@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cli import main
-from core.state import AvatarState
+from core.state import AvatarState, RenderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,9 +58,32 @@ def test_lighting_json_and_environment_map(tiny_checkpoint, tmp_path, capsys):
     light.write_text(json.dumps({"sh": [0.8, 0.1, 0.3, 0.0, 0, 0, 0, 0, 0]}))
     env = tmp_path / "env.png"
     cv2.imwrite(str(env), np.full((16, 32, 3), 200, np.uint8))
-    for spec in (light, env):
-        assert run(["render", "--model", str(tiny_checkpoint), "--res", "32", "--light", str(spec),
-                    "--out", str(tmp_path / "x.png")], capsys)[0] == 0
+    from core.engine import InferenceEngine
+    from core.lighting import SphericalHarmonicsLighting
+    from core.passes import pass_image
+
+    def cli_render(*light):
+        out = tmp_path / "x.png"
+        assert run(["render", "--model", str(tiny_checkpoint), "--res", "32", "--seed", "2", *light,
+                    "--out", str(out)], capsys)[0] == 0
+        return cv2.imread(str(out))[..., ::-1]
+
+    # each light is the one the engine renders with that lighting (not the default, silently)
+    engine = InferenceEngine.from_checkpoint(tiny_checkpoint, "cpu")
+    state = engine.default_state().with_(identity=engine.sample_identity(2, 0.7), render=RenderSettings(32))
+    uniform = np.ones((16, 32, 3), np.float32) * ((200 / 255 + 0.055) / 1.055) ** 2.4  # sRGB 200, linear
+    images = {}
+    for name, spec, lighting in (
+            ("json", light, SphericalHarmonicsLighting.from_json({"sh": [0.8, 0.1, 0.3, 0.0, 0, 0, 0, 0, 0]})),
+            ("envmap", env, SphericalHarmonicsLighting.from_environment_map(uniform))):
+        images[name] = cli_render("--light", str(spec))
+        s = state.with_(lighting=lighting)
+        expected = pass_image(engine.render(s).frame, "rgb", s.render.background)
+        assert np.abs(images[name].astype(int) - expected.astype(int)).max() <= 1, name
+    default = cli_render()
+    assert np.abs(images["json"].astype(int) - default.astype(int)).max() > 10
+    assert np.abs(images["envmap"].astype(int) - default.astype(int)).max() > 10
+    assert np.abs(images["json"].astype(int) - images["envmap"].astype(int)).max() > 10
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -71,12 +71,26 @@ def test_quality_levels_and_sizes(engine, state):
         engine.render(state, "ultra")
 
 
-def test_background_colour_and_expression_names(engine, state):
-    s = state.with_(render=RenderSettings(32, "refined", "rgb", (0.0, 1.0, 0.0)))
-    f = engine.render(s).frame
-    empty = f.alpha < 1e-4
-    if empty.any():
-        np.testing.assert_allclose(f.rgb[empty].numpy(), np.tile([0.0, 1.0, 0.0], (int(empty.sum()), 1)), atol=1e-6)
+def test_background_colour_and_expression_names(engine, state, tiny_config):
+    from dataclasses import replace
+
+    from core.model.head import NeuralHeadModel
+
+    green, red = (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)
+    # every pixel is the head over the background: two backgrounds differ by (1 - alpha) x
+    # their difference (the tiny model is nowhere fully opaque, so this bites everywhere)
+    a = engine.render(state.with_(render=RenderSettings(32, "refined", "rgb", green))).frame
+    b = engine.render(state.with_(render=RenderSettings(32, "refined", "rgb", red))).frame
+    assert (1.0 - a.alpha).max() > 0.01
+    expected = (1.0 - a.alpha)[..., None] * (torch.tensor(green) - torch.tensor(red))
+    torch.testing.assert_close(a.rgb - b.rgb, expected, atol=1e-5, rtol=0)
+    # a model with no density anywhere: every pixel is empty and exactly the background
+    torch.manual_seed(0)
+    empty_model = NeuralHeadModel(replace(tiny_config, density_bias=-40.0)).eval()
+    f = InferenceEngine(empty_model, "cpu").render(
+        state.with_(render=RenderSettings(32, "refined", "rgb", green))).frame
+    assert bool((f.alpha < 1e-4).all())
+    np.testing.assert_allclose(f.rgb.reshape(-1, 3).numpy(), np.tile(green, (32 * 32, 1)), atol=1e-6)
     # an expression from another name set is mapped onto the model's names
     other = Expression(("jawOpen", "tongueOut"), [0.5, 1.0])
     engine.render(state.with_(expression=other))
