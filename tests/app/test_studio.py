@@ -98,12 +98,26 @@ def test_another_model_can_be_opened(studio, qtbot, tiny_checkpoint):
     assert set(studio.expression_panel.sliders) == set(studio.engine.cfg.expression_names)
 
 
-def test_autosave_writes_a_recovery_session(studio):
+def test_autosave_writes_a_recovery_session(studio, qtbot):
     from app.main_window import recovery_path
+    from app.session import read_session
+    from core.lighting import SphericalHarmonicsLighting
 
+    # the recovery file holds what was on screen, and restoring it brings that back
+    d = studio.doc
+    d.update("test", camera=d.state.camera.with_(yaw=33.0, pitch=-7.0),
+             expression=d.state.expression.with_value("jawOpen", 0.6),
+             lighting=SphericalHarmonicsLighting.preset("key-left"))
+    edited = d.state
     studio.autosave()
     data = json.loads(recovery_path().read_text())
     assert data["format"] == "avatar-studio/session"
+    saved = read_session(recovery_path()).state
+    assert saved == edited and saved.camera.yaw == 33.0 and saved.expression.to_dict()["jawOpen"] == 0.6
+    d.update("elsewhere", camera=d.state.camera.with_(yaw=-20.0))
+    assert d.state != edited
+    assert studio.open_session(recovery_path())
+    assert d.state == edited
 
 
 def test_gallery_thumbnails_pick_an_identity(studio, qtbot):
