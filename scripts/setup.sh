@@ -26,7 +26,12 @@ if command -v nvidia-smi >/dev/null 2>&1 && [ "${AVATAR_STUDIO_CPU_ONLY:-0}" != 
 else
     "$py" -m pip install -q "torch==2.13.0"
 fi
-"$py" -m pip install -q -e ".[gui,dev]"
+"$py" -m pip install -q -e ".[gui,dev,facemesh]"
+# MediaPipe's face mesh (the tracker's expression landmarks; pyproject's facemesh extra
+# says why --no-deps). Optional: where no wheel exists for this Python or platform the
+# tracker uses dlib's 68 points for expressions as well.
+"$py" -m pip install -q --no-deps "mediapipe==0.10.14" \
+    || echo "setup: MediaPipe 0.10.14 is not available here; the tracker reads expressions from dlib's landmarks" >&2
 # The Khronos glTF validator (npm) checks exported GLB files in the tests.
 if command -v npm >/dev/null 2>&1; then
     (cd tools/gltf && npm install --no-audit --no-fund --silent)

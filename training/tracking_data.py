@@ -62,10 +62,12 @@ def sample_tracking_expression(rng: np.random.Generator, names=DEFAULT_EXPRESSIO
 
 
 def render_landmark_samples(first_seed: int, identities: int, views: int, settings: SampleSettings,
-                            renderer, faces, sample_seed: int) -> dict:
+                            renderer, faces, sample_seed: int, mesh=None) -> dict:
     """Render `views` random frames (and one calibration frame) of each identity
     HeadIdentity.sample(first_seed + i); returns arrays (NaN landmarks where dlib found
-    no face)."""
+    no face). With `mesh` (core.tracking.mesh.FaceMesh) also MediaPipe's mesh of each
+    frame and of its mirror image ("mesh", "mesh_mirror", NaN where none was found),
+    cropped around dlib's landmarks as the tracker crops it."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
     from training.synth.renderer import mouth_cavity_transfer
@@ -77,6 +79,9 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
     names = DEFAULT_EXPRESSION_NAMES
     out = {k: [] for k in ("identity", "pose", "expression", "dlib", "truth", "score")}
     calib = {k: [] for k in ("calib_identity", "calib_pose", "calib_dlib", "calib_truth")}
+    if mesh is not None:
+        out.update(mesh=[], mesh_mirror=[])
+        calib.update(calib_mesh=[], calib_mesh_mirror=[])
 
     relations = []  # (offset, size) of detector boxes around the true landmarks
 
@@ -98,6 +103,21 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
         mean = np.mean(relations[-200:], axis=0)
         return faces.landmarks(gray, BoxFromLandmarks(mean[:2], mean[2])(frame.landmarks)), np.nan
 
+    def observe_mesh(frame, pts, prefix: str):
+        """The mesh of the frame and of its mirror image (x flipped: the same face seen in
+        a mirror, for training on mirrored samples with their true mesh)."""
+        if mesh is None:
+            return
+        found = (np.full((478, 3), np.nan),) * 2
+        if np.all(np.isfinite(pts)):
+            rgb = (np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+            flipped = pts.copy()
+            flipped[:, 0] = rgb.shape[1] - flipped[:, 0]
+            found = tuple(m if m is not None else np.full((478, 3), np.nan)
+                          for m in (mesh.points(rgb, pts), mesh.points(np.ascontiguousarray(rgb[:, ::-1]), flipped)))
+        target = calib if prefix else out
+        target[prefix + "mesh"].append(found[0]), target[prefix + "mesh_mirror"].append(found[1])
+
     for i in range(identities):
         seed = first_seed + i
         rng = np.random.default_rng([sample_seed, seed])
@@ -108,6 +128,7 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
         frame = renderer.render(neutral, pose.to_camera(), sample_lighting(rng), sample_background(rng, res),
                                 mouth_cavity_transfer(transfer, neutral))
         pts, _ = observe(frame, track_if_missed=False)
+        observe_mesh(frame, pts, "calib_")
         calib["calib_identity"].append(seed), calib["calib_pose"].append([pose.yaw, pose.pitch, pose.roll])
         calib["calib_dlib"].append(pts), calib["calib_truth"].append(frame.landmarks)
         for _ in range(views):
@@ -117,6 +138,7 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
             frame = renderer.render(geo, pose.to_camera(), sample_lighting(rng), sample_background(rng, res),
                                     mouth_cavity_transfer(transfer, geo))
             pts, score = observe(frame, track_if_missed=True)
+            observe_mesh(frame, pts, "")
             out["identity"].append(seed), out["pose"].append([pose.yaw, pose.pitch, pose.roll])
             out["expression"].append(expr.values), out["dlib"].append(pts), out["truth"].append(frame.landmarks)
             out["score"].append(score)
@@ -127,9 +149,9 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
 
 
 def write_shards(out_dir, first_seed: int, identities: int, views: int, block: int = 20,
-                 settings: SampleSettings = SampleSettings(), sample_seed: int = 0) -> list[Path]:
+                 settings: SampleSettings = SampleSettings(), sample_seed: int = 0, mesh: bool = False) -> list[Path]:
     """Render identities first_seed .. first_seed + identities - 1 in blocks; a block whose
-    shard exists is skipped (resume)."""
+    shard exists is skipped (resume). `mesh`: also MediaPipe's face mesh of every frame."""
     from core.fileio import atomic_write_bytes
     from core.tracking.landmarks import DlibFaceLandmarks
     from training.synth.renderer import HeadRenderer
@@ -137,6 +159,11 @@ def write_shards(out_dir, first_seed: int, identities: int, views: int, block: i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     renderer, faces = None, DlibFaceLandmarks()
+    face_mesh = None
+    if mesh:
+        from core.tracking.mesh import FaceMesh
+
+        face_mesh = FaceMesh()
     paths = []
     try:
         for start in range(first_seed, first_seed + identities, block):
@@ -147,14 +174,15 @@ def write_shards(out_dir, first_seed: int, identities: int, views: int, block: i
                 continue
             renderer = renderer or HeadRenderer(settings.resolution)
             t0 = time.time()
-            arrays = render_landmark_samples(start, count, views, settings, renderer, faces, sample_seed)
+            arrays = render_landmark_samples(start, count, views, settings, renderer, faces, sample_seed, face_mesh)
             import io
 
             buf = io.BytesIO()
             np.savez(buf, **arrays)
             atomic_write_bytes(path, buf.getvalue())
             found = np.isfinite(arrays["dlib"][:, 0, 0]).mean()
-            print(f"{path.name}: {count} heads x {views} views in {time.time() - t0:.0f} s, dlib found {found:.0%}",
+            meshed = f", mesh found {np.isfinite(arrays['mesh'][:, 0, 0]).mean():.0%}" if mesh else ""
+            print(f"{path.name}: {count} heads x {views} views in {time.time() - t0:.0f} s, dlib found {found:.0%}{meshed}",
                   flush=True)
     finally:
         if renderer is not None:
@@ -185,8 +213,9 @@ def main(argv=None) -> int:
     ap.add_argument("--identities", type=int, default=320)
     ap.add_argument("--views", type=int, default=12)
     ap.add_argument("--block", type=int, default=20)
+    ap.add_argument("--mesh", action="store_true", help="also MediaPipe's face mesh of every frame (and its mirror)")
     args = ap.parse_args(argv)
-    write_shards(args.out, args.first_seed, args.identities, args.views, args.block)
+    write_shards(args.out, args.first_seed, args.identities, args.views, args.block, mesh=args.mesh)
     return 0
 
 

@@ -244,15 +244,19 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--tracker-model", help="a face tracker model other than the bundled one")
     ap.add_argument("--cache", help="keep the rendered sequences here (the next run re-tracks them only)")
+    ap.add_argument("--expression-source", choices=("auto", "mesh", "dlib"), default="auto",
+                    help="expression landmarks: MediaPipe's face mesh, dlib's 68 points, or the mesh where installed")
     args = ap.parse_args(argv)
     names = DEFAULT_EXPRESSION_NAMES
     renderer = HeadRenderer(args.res)
     from core.tracking.face_model import FaceModel
 
-    tracker = FaceTracker(model=FaceModel.load(args.tracker_model) if args.tracker_model else None, names=names)
+    tracker = FaceTracker(model=FaceModel.load(args.tracker_model) if args.tracker_model else None, names=names,
+                          expression_source=args.expression_source)
     report = {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "resolution": args.res,
               "sequences": args.sequences, "frames_per_sequence": args.frames, "fps": FPS,
-              "tracker_model": tracker.model.metadata.get("command")}
+              "tracker_model": tracker.model.metadata.get("command"), "expression_source": tracker.expression_source,
+              "mesh_model": None if tracker.mesh_model is None else tracker.mesh_model.metadata.get("command")}
     parts = {"uncalibrated": [], "calibrated": []}
     times = []
     t0 = time.time()

@@ -50,7 +50,7 @@ def _safe(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 1e-6, np.copysign(1e-6, x), x)
 
 
-def _mlp(layers, x: np.ndarray) -> np.ndarray:
+def mlp_forward(layers, x: np.ndarray) -> np.ndarray:
     for i, (w, b) in enumerate(layers):
         x = x @ w + b
         if i < len(layers) - 1:
@@ -178,13 +178,13 @@ class FaceModel:
 
     def predict_expression(self, features: np.ndarray) -> np.ndarray:
         """Expression weights in [0, 1] for a (F,) or (N, F) feature array."""
-        return np.clip(_mlp(self.expression_layers, self._standardise(features)), 0.0, 1.0)
+        return np.clip(mlp_forward(self.expression_layers, self._standardise(features)), 0.0, 1.0)
 
     def predict_pose_correction(self, features: np.ndarray) -> np.ndarray:
         """Degrees to add to the fitted (yaw, pitch, roll)."""
         if not self.pose_layers:
             return np.zeros(np.shape(features)[:-1] + (3,))
-        return POSE_OUTPUT_SCALE * _mlp(self.pose_layers, self._standardise(features))
+        return POSE_OUTPUT_SCALE * mlp_forward(self.pose_layers, self._standardise(features))
 
     def estimate(self, points_2d: np.ndarray, width: int, height: int, focal: float,
                  reference: np.ndarray | None = None, initial: PoseFit | None = None) -> FaceEstimate:

@@ -17,7 +17,11 @@ Per frame:
    face is lost.
 3. 68 landmarks (dlib) -> head pose by PnP against the reference face (the template, or
    the user's calibrated neutral face) -> pose-normalised landmark offsets -> expression
-   weights (FaceModel's regressor).
+   weights (FaceModel's regressor). Where MediaPipe is installed, the expression comes
+   from its 478-point face mesh instead (core/tracking/mesh.py: a crop around the dlib
+   landmarks; MeshExpressionModel's regressor), which sees lids, brows and lip corners
+   that dlib's points barely follow; a frame where the mesh finds no face keeps the last
+   mesh estimate.
 4. One-Euro smoothing of pose and expression. While the face is lost the output holds the
    last good values, then eases back to the neutral pose and expression.
 """
@@ -32,6 +36,7 @@ from core.camera import DEFAULT_FOCAL
 from core.expression import DEFAULT_EXPRESSION_NAMES, Expression
 from core.tracking.face_model import FaceModel
 from core.tracking.landmarks import VERIFY_THRESHOLD, BoxFromLandmarks, DlibFaceLandmarks, FaceBox, to_gray
+from core.tracking.mesh_model import MESH_MODEL_FILE, MeshExpressionModel
 from core.tracking.pose import HeadPose, PoseFit
 from core.tracking.smoothing import OneEuroFilter, OneEuroSettings
 
@@ -102,13 +107,20 @@ def _smoothstep(t: float) -> float:
 
 class FaceTracker:
     def __init__(self, model: FaceModel | None = None, settings: TrackerSettings = TrackerSettings(),
-                 names=DEFAULT_EXPRESSION_NAMES, faces: DlibFaceLandmarks | None = None):
+                 names=DEFAULT_EXPRESSION_NAMES, faces: DlibFaceLandmarks | None = None,
+                 expression_source: str = "auto"):
+        """expression_source: "mesh" (MediaPipe's face mesh; an error where it is not
+        installed), "dlib" (the 68 landmarks), or "auto" (the mesh where it can run)."""
         self.model = model or FaceModel.load()
         self.settings = settings
         self.names = tuple(names)
         self.faces = faces or DlibFaceLandmarks()
         # where each of the regressor's outputs goes in the output names (-1: not there)
         self._slots = np.array([self.names.index(n) if n in self.names else -1 for n in self.model.names])
+        self.mesh, self.mesh_model = _expression_mesh(expression_source)
+        self._mesh_slots = (None if self.mesh_model is None else
+                            np.array([self.names.index(n) if n in self.names else -1 for n in self.mesh_model.names]))
+        self.mesh_reference = None   # the user's neutral mesh, after calibrate()
         self.reference = None   # the user's neutral face, after calibrate()
         self.pose_offset = np.zeros(3)   # the angles of their straight look, after calibrate()
         self.reset()
@@ -130,6 +142,18 @@ class FaceTracker:
         self._held = self._output
         self._last_landmarks = None
         self._last_size = None
+        self._last_mesh = None
+        self._mesh_values = None   # the last mesh estimate (held through frames the mesh misses)
+
+    @property
+    def expression_source(self) -> str:
+        return "dlib" if self.mesh is None else "mesh"
+
+    def close(self) -> None:
+        """Release the detectors (dlib's CNN helper process, MediaPipe's graph)."""
+        self.faces.close()
+        if self.mesh is not None:
+            self.mesh.close()
 
     @property
     def tracking(self) -> bool:
@@ -145,6 +169,8 @@ class FaceTracker:
         w, h = self._last_size
         self.reference = self.model.calibrate(self._last_landmarks, w, h, self.settings.focal)
         self.pose_offset = self._last_raw_pose.copy()
+        if self.mesh_model is not None and self._last_mesh is not None:
+            self.mesh_reference = self.mesh_model.calibrate(self._last_mesh)
         return True
 
     def set_smoothing(self, pose: OneEuroSettings, expression: OneEuroSettings) -> None:
@@ -157,6 +183,7 @@ class FaceTracker:
 
     def clear_calibration(self) -> None:
         self.reference = None
+        self.mesh_reference = None
         self.pose_offset = np.zeros(3)
 
     # -- per frame ---------------------------------------------------------------------
@@ -210,6 +237,17 @@ class FaceTracker:
         timings["pose_expression"] = (_time.perf_counter() - t1) * 1e3
         raw_values = np.zeros(len(self.names))
         raw_values[self._slots[self._slots >= 0]] = estimate.weights[self._slots >= 0]
+        if self.mesh is not None:
+            t1 = _time.perf_counter()
+            mesh = self.mesh.points(frame, points)
+            if mesh is not None:
+                weights = self.mesh_model.estimate(mesh, self.mesh_reference)
+                self._mesh_values = np.zeros(len(self.names))
+                self._mesh_values[self._mesh_slots[self._mesh_slots >= 0]] = weights[self._mesh_slots >= 0]
+            self._last_mesh = mesh
+            if self._mesh_values is not None:
+                raw_values = self._mesh_values.copy()
+            timings["mesh"] = (_time.perf_counter() - t1) * 1e3
         self._last_raw_pose = estimate.pose.as_array()
         raw_pose = self._last_raw_pose - self.pose_offset
 
@@ -248,6 +286,7 @@ class FaceTracker:
             self._lost_since = time
             self._held = self._output
         self._last_landmarks = None
+        self._last_mesh = None
         lost_for = time - self._lost_since
         k = _smoothstep((lost_for - s.hold_seconds) / s.ease_seconds) if s.ease_seconds > 0 else float(lost_for > s.hold_seconds)
         pose, values = ((1.0 - k) * self._held[0], (1.0 - k) * self._held[1])
@@ -255,6 +294,19 @@ class FaceTracker:
         timings["total"] = (_time.perf_counter() - t0) * 1e3
         return TrackedFrame(time, False, 0.0, HeadPose(*pose), Expression(self.names, np.clip(values, 0, 1)),
                             timings_ms=timings, status=status)
+
+
+def _expression_mesh(source: str):
+    """(FaceMesh, MeshExpressionModel) for the expression source, or (None, None) for dlib."""
+    from core.tracking.mesh import FaceMesh, mesh_available
+
+    if source not in ("auto", "mesh", "dlib"):
+        raise ValueError(f"expression source {source!r}: use auto, mesh or dlib")
+    if source == "dlib" or (source == "auto" and not (mesh_available() and MESH_MODEL_FILE.exists())):
+        return None, None
+    if not mesh_available():
+        raise ValueError("the face-mesh expression source needs MediaPipe 0.10.14 (scripts/setup.sh installs it)")
+    return FaceMesh(), MeshExpressionModel.load()
 
 
 def _crop(gray: np.ndarray, box: FaceBox) -> np.ndarray:

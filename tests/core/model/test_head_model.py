@@ -6,6 +6,7 @@ import torch
 
 from core.camera import generate_rays, orbit
 from core.lighting import SphericalHarmonicsLighting
+from core.metrics import psnr
 from core.model.head import NeuralHeadModel, SamplingPlan
 from core.model.rendering import DensityGrid, composite, importance_depths, ray_box_bounds, stratified_depths
 
@@ -87,10 +88,6 @@ def sphere_field(points):
     albedo = torch.stack([0.5 + 0.5 * torch.sin(30 * points[:, 0]), 0.5 + 0.4 * torch.cos(25 * points[:, 1]),
                           0.5 + 0.3 * torch.sin(20 * points[:, 2])], -1)
     return sigma, torch.cat([albedo, points / r.clamp_min(1e-6)[:, None]], -1)
-
-
-def psnr(a, b):
-    return 10 * math.log10(1.0 / float(((a - b) ** 2).mean()))
 
 
 def test_grid_guided_band_sampling_matches_dense_marching():

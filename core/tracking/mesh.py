@@ -1,0 +1,125 @@
+"""MediaPipe's face mesh as the tracker's expression landmarks: 478 points with irises,
+dense around the lips, lids and brows, where dlib's 68 points carry almost nothing of a
+smile, a blink or a raised brow (docs/tracking.md measures both).
+
+MediaPipe 0.10.14 ships its face-mesh models inside the wheel and runs offline; later
+releases ship none. It is optional: `scripts/setup.sh` installs it (without its heavy
+dependencies: jax, and an OpenCV build that clashes with opencv-python-headless), and the
+tracker falls back to dlib's expression regressor where it is missing.
+
+The mesh runs on a crop around the face the tracker already follows (framed from that
+frame's dlib landmarks, so training data and live frames are cropped alike), with
+MediaPipe's own detector confirming the face inside it.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import warnings
+
+import numpy as np
+
+# the crop handed to MediaPipe: square, centred on the dlib landmarks, this many times
+# their spread (RMS distance from their centroid) on a side, resized to MESH_CROP_PX
+# (the mesh network itself looks at 192 x 192)
+MESH_CROP_SPREADS = 5.5
+MESH_CROP_PX = 192
+MESH_POINTS = 478
+
+
+def mesh_available() -> bool:
+    """Whether MediaPipe (with its face-mesh solution) can be imported here."""
+    try:
+        return importlib.util.find_spec("mediapipe") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def crop_transform(anchor_points: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """The 2x3 affine matrix from frame pixels to the crop, and the crop's origin (x0, y0)
+    and scale (crop pixels per frame pixel), framed by `anchor_points` (N, 2)."""
+    pts = np.asarray(anchor_points, dtype=np.float64)
+    centroid = pts.mean(axis=0)
+    spread = float(np.sqrt(np.mean(np.sum((pts - centroid) ** 2, axis=1))))
+    side = max(MESH_CROP_SPREADS * spread, 8.0)
+    x0, y0 = centroid[0] - side / 2, centroid[1] - side / 2
+    scale = MESH_CROP_PX / side
+    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+    return m, x0, y0, scale
+
+
+class FaceMesh:
+    """MediaPipe's face mesh on single crops (static mode: every call stands alone, so a
+    live frame is treated exactly as a training render was)."""
+
+    def __init__(self, min_confidence: float = 0.3):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        with warnings.catch_warnings(), _quiet_stderr():
+            warnings.simplefilter("ignore")
+            from mediapipe.python.solutions import face_mesh
+
+            self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                            min_detection_confidence=min_confidence)
+            # the first frame builds the TFLite delegates, which also talk on stderr
+            self._mesh.process(np.zeros((MESH_CROP_PX, MESH_CROP_PX, 3), np.uint8))
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
+
+    def points(self, frame: np.ndarray, anchor_points: np.ndarray) -> np.ndarray | None:
+        """(478, 3) mesh points in frame pixels (x, y in the engine's pixel convention;
+        z in the same pixel units, smaller is nearer the camera) of the face framed by
+        `anchor_points` (its dlib landmarks), or None when MediaPipe finds no face there."""
+        import cv2
+
+        rgb = _rgb_uint8(frame)
+        m, x0, y0, scale = crop_transform(anchor_points)
+        crop = cv2.warpAffine(rgb, m, (MESH_CROP_PX, MESH_CROP_PX),
+                              flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # protobuf's deprecation warning on every result
+            result = self._mesh.process(np.ascontiguousarray(crop))
+        if not result.multi_face_landmarks:
+            return None
+        lm = result.multi_face_landmarks[0].landmark
+        pts = np.array([[p.x, p.y, p.z] for p in lm], dtype=np.float64) * MESH_CROP_PX
+        out = np.empty_like(pts)
+        out[:, 0] = pts[:, 0] / scale + x0
+        out[:, 1] = pts[:, 1] / scale + y0
+        out[:, 2] = pts[:, 2] / scale
+        return out
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """MediaPipe's C++ start-up lines (absl/TFLite INFO and WARNING, written to file
+    descriptor 2 before its logging is configured) kept off the user's terminal."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _rgb_uint8(frame: np.ndarray) -> np.ndarray:
+    img = np.asarray(frame)
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[..., :3]
+    return np.ascontiguousarray(img)
