@@ -241,13 +241,13 @@ def engine_view(renderer, builder, camera):
     """render(expression, lighting) -> RGB over white of one head from one camera, made
     exactly as the dataset writer makes its images (shadowing from the neutral head, the
     mouth cavity shadowed when open)."""
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
 
     transfer = renderer.visibility_transfer(builder.build())
 
     def render(expression, lighting):
         geo = builder.build(expression)
-        return renderer.render(geo, camera, lighting, transfer=mouth_cavity_transfer(transfer, geo)).rgb
+        return renderer.render(geo, camera, lighting, transfer=expression_transfer(transfer, geo)).rgb
 
     return render
 

@@ -53,7 +53,7 @@ class HeldOutHeads:
     def head(self, index: int, max_yaw: float = 20.0, expressions: str = "random") -> SyntheticPhoto:
         from training.synth.head_mesh import HeadBuilder
         from training.synth.identity import HeadIdentity
-        from training.synth.renderer import mouth_cavity_transfer
+        from training.synth.renderer import expression_transfer
         from training.synth.sampling import sample_expression, sample_lighting
 
         ident = HeadIdentity.sample(self.seed * 1_000_003 + index)
@@ -68,7 +68,7 @@ class HeldOutHeads:
         def render(cam: OrbitPose, expr: Expression, light: SphericalHarmonicsLighting) -> np.ndarray:
             geo = builder.build(expr)
             return self.renderer.render(geo, cam.to_camera(), light, white,
-                                        mouth_cavity_transfer(transfer, geo)).rgb.astype(np.float32)
+                                        expression_transfer(transfer, geo)).rgb.astype(np.float32)
 
         return SyntheticPhoto(render(camera, expression, lighting), camera, lighting, expression, render)
 

@@ -90,7 +90,7 @@ def wall(res: int) -> np.ndarray:
 
 def render_video(out: Path, frames: int, offset: float, name: str, renderer, builder, transfer) -> list:
     import imageio.v2 as imageio
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
 
     from core.fileio import to_uint8
 
@@ -106,7 +106,7 @@ def render_video(out: Path, frames: int, offset: float, name: str, renderer, bui
             expr = Expression.from_dict(m["expression"], names)
             geo = builder.build(expr)
             f = renderer.render(geo, video_camera(m["yaw"], m["pitch"], m["roll"]),
-                                SphericalHarmonicsLighting(np.asarray(m["sh"])), bg, mouth_cavity_transfer(transfer, geo))
+                                SphericalHarmonicsLighting(np.asarray(m["sh"])), bg, expression_transfer(transfer, geo))
             writer.append_data(to_uint8(f.rgb))
             truth.append({"frame": i, "time": t, **m})
     finally:
@@ -123,7 +123,7 @@ UNSEEN_POSES = ((0.0, 0.0), (20.0, 5.0), (-25.0, -3.0))
 
 def cmd_video(args) -> int:
     from training.synth.head_mesh import HeadBuilder
-    from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
+    from training.synth.renderer import HeadRenderer, expression_transfer
 
     from core.fileio import atomic_write_text, save_png, to_uint8
 
@@ -152,7 +152,7 @@ def cmd_video(args) -> int:
                 expr = Expression.from_dict(expr_dict, DEFAULT_EXPRESSION_NAMES)
                 geo = builder.build(expr)
                 cam = orbit(yaw, pitch)
-                f = renderer.render(geo, cam, light, None, mouth_cavity_transfer(transfer, geo))
+                f = renderer.render(geo, cam, light, None, expression_transfer(transfer, geo))
                 rel = f"images/unseen_{k:02d}_{j}.png"
                 save_png(out / "unseen" / rel, to_uint8(f.rgb))
                 unseen["labels"].append([rel, cam.to_label()])

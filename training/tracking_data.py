@@ -70,7 +70,7 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
     cropped around dlib's landmarks as the tracker crops it."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
     from training.synth.sampling import sample_background, sample_lighting
 
     from core.tracking.landmarks import BoxFromLandmarks, to_gray
@@ -126,7 +126,7 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
         transfer = renderer.visibility_transfer(neutral)
         pose = OrbitPose(*(float(v) for v in rng.normal(0.0, CALIBRATION_POSE_STD_DEG, 3)))
         frame = renderer.render(neutral, pose.to_camera(), sample_lighting(rng), sample_background(rng, res),
-                                mouth_cavity_transfer(transfer, neutral))
+                                expression_transfer(transfer, neutral))
         pts, _ = observe(frame, track_if_missed=False)
         observe_mesh(frame, pts, "calib_")
         calib["calib_identity"].append(seed), calib["calib_pose"].append([pose.yaw, pose.pitch, pose.roll])
@@ -136,7 +136,7 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
             expr = sample_tracking_expression(rng, names, settings.neutral_fraction)
             geo = builder.build(expr) if np.any(expr.values) else neutral
             frame = renderer.render(geo, pose.to_camera(), sample_lighting(rng), sample_background(rng, res),
-                                    mouth_cavity_transfer(transfer, geo))
+                                    expression_transfer(transfer, geo))
             pts, score = observe(frame, track_if_missed=True)
             observe_mesh(frame, pts, "")
             out["identity"].append(seed), out["pose"].append([pose.yaw, pose.pitch, pose.roll])

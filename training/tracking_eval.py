@@ -74,7 +74,7 @@ def sequence_truth(rng: np.random.Generator, frames: int, names=DEFAULT_EXPRESSI
 def render_sequence(seed: int, frames: int, resolution: int, renderer, rng):
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
     from training.synth.sampling import sample_background, sample_lighting
 
     poses, weights = sequence_truth(rng, frames)
@@ -86,7 +86,7 @@ def render_sequence(seed: int, frames: int, resolution: int, renderer, rng):
     for p, w in zip(poses, weights):
         expr = Expression(DEFAULT_EXPRESSION_NAMES, w)
         geo = builder.build(expr) if np.any(w) else neutral
-        frame = renderer.render(geo, OrbitPose(*p).to_camera(), light, background, mouth_cavity_transfer(transfer, geo))
+        frame = renderer.render(geo, OrbitPose(*p).to_camera(), light, background, expression_transfer(transfer, geo))
         images.append((np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     return images, poses, weights
 
@@ -160,7 +160,7 @@ def static_jitter(tracker: FaceTracker, renderer, seed: int, resolution: int, no
     units when > 0): the spread of the smoothed outputs after the first half second."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
     from training.synth.sampling import sample_background, sample_lighting
 
     rng = np.random.default_rng([seed, 7])
@@ -170,7 +170,7 @@ def static_jitter(tracker: FaceTracker, renderer, seed: int, resolution: int, no
     geo = builder.build(expr)
     frame = renderer.render(geo, OrbitPose(12.0, 4.0, 0.0).to_camera(), sample_lighting(rng),
                             sample_background(rng, resolution),
-                            mouth_cavity_transfer(renderer.visibility_transfer(neutral), geo))
+                            expression_transfer(renderer.visibility_transfer(neutral), geo))
     base = np.clip(frame.rgb, 0, 1) * 255
     tracker.reset()
     tracker.clear_calibration()
@@ -195,13 +195,13 @@ def turn_response(tracker: FaceTracker, renderer, seed: int, resolution: int, tu
     turn until the smoothed yaw is within 3 degrees of where it settles."""
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
     from training.synth.sampling import sample_lighting
 
     rng = np.random.default_rng([seed, 11])
     builder = HeadBuilder(HeadIdentity.sample(seed))
     neutral = builder.build()
-    transfer = mouth_cavity_transfer(renderer.visibility_transfer(neutral), neutral)
+    transfer = expression_transfer(renderer.visibility_transfer(neutral), neutral)
     light = sample_lighting(rng)
     images = [(np.clip(renderer.render(neutral, OrbitPose(yaw, 0.0).to_camera(), light, None, transfer).rgb, 0, 1)
                * 255 + 0.5).astype(np.uint8) for yaw in (0.0, -turn)]

@@ -17,7 +17,7 @@ def head_video(tmp_path_factory):
     from core.state import OrbitPose
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
+    from training.synth.renderer import HeadRenderer, expression_transfer
 
     renderer = HeadRenderer(256)
     try:
@@ -29,7 +29,7 @@ def head_video(tmp_path_factory):
         for yaw, expr in ((0.0, None), (15.0, Expression().with_value("jawOpen", 0.8))):
             geo = neutral if expr is None else builder.build(expr)
             frame = renderer.render(geo, OrbitPose(yaw, 0.0).to_camera(), light, None,
-                                    mouth_cavity_transfer(transfer, geo))
+                                    expression_transfer(transfer, geo))
             shots.append((np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     finally:
         renderer.release()

@@ -12,7 +12,7 @@ from core.expression import DEFAULT_EXPRESSION_NAMES
 from core.fileio import save_png, to_uint8
 from training.synth.head_mesh import HeadBuilder
 from training.synth.identity import HeadIdentity
-from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
+from training.synth.renderer import HeadRenderer, expression_transfer
 from training.synth.sampling import sample_background, sample_expression, sample_lighting, sample_pose
 
 
@@ -29,7 +29,7 @@ def contact_sheet(count: int = 16, columns: int = 4, resolution: int = 192, seed
             geo = builder.build(expr) if np.any(expr.values) else neutral
             pose = sample_pose(rng, yaw_std=20.0)
             frame = renderer.render(geo, pose.to_camera(), sample_lighting(rng), sample_background(rng, resolution),
-                                    mouth_cavity_transfer(transfer, geo))
+                                    expression_transfer(transfer, geo))
             tiles.append(to_uint8(frame.rgb))
     finally:
         renderer.release()

@@ -101,7 +101,7 @@ def sample_name(index: int, view: int, variant: int | None = None) -> str:
 def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
     """Render every view of one identity; returns its labels (written by the caller)."""
     from training.synth.head_mesh import HeadBuilder
-    from training.synth.renderer import mouth_cavity_transfer
+    from training.synth.renderer import expression_transfer
     from training.synth.sampling import (
         sample_background, sample_expression, sample_lighting, sample_pose, sample_strong_expression,
     )
@@ -128,7 +128,7 @@ def render_identity(cfg: SynthConfig, index: int, out: Path, renderer) -> dict:
             variants = [(None, expr)]
         for variant, expr in variants:
             geo = builder.build(expr) if np.any(expr.values) else neutral
-            frame = renderer.render(geo, camera, light, background, mouth_cavity_transfer(transfer, geo))
+            frame = renderer.render(geo, camera, light, background, expression_transfer(transfer, geo))
             name = sample_name(index, view, variant)
             rel = f"images/{name}.png"
             _write_sample(cfg, out, name, frame, geo)

@@ -251,6 +251,21 @@ def _openness(w: dict, side: int) -> float:
     return float(np.clip(1.0 - w.get(f"eyeBlink{name}", 0.0) + 0.35 * w.get(f"eyeWide{name}", 0.0), 0.0, 1.35))
 
 
+def eye_recess_mask(L: HeadLayout, openness: tuple) -> np.ndarray:
+    """(rows, cols) how far each skin vertex is pulled back inside the lids (0..1) at the
+    given (right, left) eye openness: the skin that forms a closed lid when the eye shuts."""
+    U, Y = np.meshgrid(L.col_u, L.row_y)
+    S = U * S_SCALE
+    upper_part = (np.arange(L.n_rows)[:, None] <= L.seam_top) * np.ones_like(U)
+    m = np.zeros_like(U)
+    for side in (-1, 1):
+        s_rel = S - side * L.s_eye
+        upper, lower = L.eyelids(side, openness[0 if side < 0 else 1], s_rel)
+        inside = np.minimum(upper - Y, Y - lower)
+        m = m + smoothstep(-0.0008, 0.0012, inside) * (np.abs(s_rel) < L.eye_w) * upper_part
+    return m
+
+
 def _deform(L: HeadLayout, P, U, Y, S, w: dict):
     """Apply expression displacement fields to skin positions P (rows, cols, 3)."""
     rows = np.arange(L.n_rows)[:, None] * np.ones_like(U, dtype=np.int64)

@@ -15,7 +15,7 @@ from core.state import OrbitPose
 from training.synth.face_check import DlibFaces, inter_ocular, landmark_error
 from training.synth.head_mesh import HeadBuilder
 from training.synth.identity import HeadIdentity
-from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
+from training.synth.renderer import HeadRenderer, expression_transfer
 from training.synth.sampling import sample_expression, sample_lighting
 
 
@@ -35,7 +35,7 @@ def measure_realism(identities: int = 20, views: int = 2, resolution: int = 512,
                 expr = sample_expression(rng, DEFAULT_EXPRESSION_NAMES, "mild")
                 geo = builder.build(expr) if np.any(expr.values) else neutral
                 frame = renderer.render(geo, pose.to_camera(), sample_lighting(rng), None,
-                                        mouth_cavity_transfer(transfer, geo))
+                                        expression_transfer(transfer, geo))
                 found = faces.detect((frame.rgb * 255).astype(np.uint8))
                 total += 1
                 if found is None:

@@ -242,14 +242,30 @@ class HeadRenderer:
                           fg / safe[..., None])
 
 
-def mouth_cavity_transfer(transfer: np.ndarray, geo: HeadGeometry, occlusion: float = 0.2) -> np.ndarray:
-    """Visibility reused from the neutral pose cannot know the mouth's inside: the cavity
-    rows get a fixed fraction of the unoccluded light."""
-    from training.synth.head_mesh import N_COLS
+# unoccluded irradiance transfer of a normal: the SH basis times the clamped-cosine
+# convolution constants (pi, 2pi/3, pi/4)
+_COSINE_LOBE = np.asarray([math.pi] + [2 * math.pi / 3] * 3 + [math.pi / 4] * 5)
+# the share of the sky a closed lid sees (measured: the transfer recomputed on closed-eye
+# geometry over the lid's unoccluded transfer, median 0.97-0.98 over three heads)
+CLOSED_LID_VISIBILITY = 0.97
+
+
+def expression_transfer(transfer: np.ndarray, geo: HeadGeometry, occlusion: float = 0.2) -> np.ndarray:
+    """The neutral pose's visibility made right for an expression, where reusing it would
+    be wrong: the mouth's inside (the cavity rows get a fixed fraction of the unoccluded
+    light), and the skin a blink brings out from behind the lids (recessed at rest, so it
+    was computed as fully shadowed, and a closed eye rendered black; it gets a closed
+    lid's visibility, in proportion to how far it has come out)."""
+    from training.synth.head_mesh import N_COLS, eye_recess_mask
 
     L = geo.mesh.layout
     out = transfer.copy()
     idx = np.arange((L.seam_top + 1) * N_COLS, L.seam_bottom * N_COLS)
-    n = geo.mesh.normals()[idx]
-    out[idx] = occlusion * sh_basis(n) * np.asarray([math.pi] + [2 * math.pi / 3] * 3 + [math.pi / 4] * 5)
+    normals = geo.mesh.normals()
+    out[idx] = occlusion * sh_basis(normals[idx]) * _COSINE_LOBE
+    if min(geo.openness) < 1.0:
+        exposed = np.clip(eye_recess_mask(L, (1.0, 1.0)) - eye_recess_mask(L, geo.openness), 0.0, 1.0).reshape(-1)
+        lid = np.nonzero(exposed > 0)[0]
+        e = exposed[lid, None]
+        out[lid] = (1 - e) * out[lid] + e * CLOSED_LID_VISIBILITY * sh_basis(normals[lid]) * _COSINE_LOBE
     return out

@@ -13,7 +13,7 @@ def render_head():
     from core.state import OrbitPose
     from training.synth.head_mesh import HeadBuilder
     from training.synth.identity import HeadIdentity
-    from training.synth.renderer import HeadRenderer, mouth_cavity_transfer
+    from training.synth.renderer import HeadRenderer, expression_transfer
 
     renderer = HeadRenderer(RES)
     builder = HeadBuilder(HeadIdentity.sample(HEAD_SEED))
@@ -27,7 +27,7 @@ def render_head():
         if key not in cache:
             geo = neutral if expression is None else builder.build(expression)
             frame = renderer.render(geo, OrbitPose(yaw, pitch, roll).to_camera(), light, None,
-                                    mouth_cavity_transfer(transfer, geo))
+                                    expression_transfer(transfer, geo))
             cache[key] = (np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
         return cache[key]
 

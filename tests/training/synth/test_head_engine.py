@@ -196,3 +196,31 @@ def test_ground_truth_mesh_exports(builder, tmp_path):
     mesh.export(path)
     back = trimesh.load(path, process=False)
     assert len(back.vertices) == len(mesh.vertices) and len(back.faces) == len(mesh.faces)
+
+
+def test_a_closed_eye_is_a_lit_lid_not_a_hole():
+    """The skin a blink brings out from behind the lids was recessed at rest, so the
+    neutral pose's visibility had it fully shadowed and a closed eye rendered black;
+    expression_transfer gives it a closed lid's visibility. The closed eye's shading is
+    then about that of the skin around it."""
+    from training.synth.renderer import HeadRenderer, expression_transfer
+
+    r = HeadRenderer(256)
+    try:
+        builder = HeadBuilder(HeadIdentity.sample(987_654))
+        neutral = builder.build()
+        transfer = r.visibility_transfer(neutral)
+        closed = builder.build(Expression.from_dict({"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}))
+        light = SphericalHarmonicsLighting.preset("studio")
+        f = r.render(closed, orbit(0, 0), light, None, expression_transfer(transfer, closed))
+        stale = r.render(closed, orbit(0, 0), light, None, transfer)
+    finally:
+        r.release()
+    xy = f.landmarks
+    for eye in (slice(36, 42), slice(42, 48)):
+        (x0, y0), (x1, y1) = xy[eye].min(0), xy[eye].max(0)
+        cx, cy = int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2))
+        lid = f.shading[cy - 1:cy + 2, int(x0) + 3:int(x1) - 2].mean()
+        cheek = f.shading[cy + 8:cy + 12, int(x0) + 3:int(x1) - 2].mean()
+        assert lid > 0.7 * cheek, (lid, cheek)
+        assert stale.shading[cy - 1:cy + 2, int(x0) + 3:int(x1) - 2].mean() < 0.3 * cheek   # what it was
