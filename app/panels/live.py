@@ -633,4 +633,4 @@ class LivePanel(QWidget):
         self.job = None
         tracker = self._tracker_cache.pop("tracker", None)
         if tracker is not None:
-            tracker.faces.close()
+            tracker.close()

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     ra.add_argument("--quality", choices=("preview", "refined", "naive"), default="preview")
     ra.add_argument("--calibrate", action="store_true",
                     help="take the first face found as the neutral face looking straight at the camera")
+    ra.add_argument("--expression-source", choices=("auto", "mesh", "dlib"), default="auto",
+                    help="landmarks the expression is read from: MediaPipe's face mesh (478 points), dlib's 68 "
+                         "(jawOpen only), or auto: the mesh where MediaPipe is installed")
     ra.add_argument("--side-by-side", action="store_true", help="the source (landmarks drawn) left of the avatar")
     ra.add_argument("--track-json", help="also write per frame: face, yaw, pitch, roll (degrees), expression")
     ra.add_argument("--out", required=True, help="out.mp4 (H.264, yuv420p) or out.gif")
@@ -102,7 +105,10 @@ def run(args) -> int:
         if source.has_images:
             from core.tracking.tracker import FaceTracker
 
-            tracker = FaceTracker(names=names)
+            tracker = FaceTracker(names=names, expression_source=args.expression_source)
+            if tracker.expression_source != "mesh":
+                print("note: expressions are read from dlib's 68 points (jawOpen only; MediaPipe's face mesh "
+                      "is not installed or not chosen)", file=sys.stderr)
         else:
             capture = source.capture
             if capture.ignored_columns:

@@ -190,6 +190,7 @@ def person_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 _DETECTOR = None
 _FACE_MODEL = None
+_MESH = None   # (FaceMesh, MeshExpressionModel) where MediaPipe is installed, else False
 
 
 def _tools():
@@ -203,6 +204,17 @@ def _tools():
 
         _FACE_MODEL = FaceModel.load()
     return _DETECTOR, _FACE_MODEL
+
+
+def _mesh_tools():
+    """The tracker's face-mesh expression reader, or None where MediaPipe is missing."""
+    global _MESH
+    if _MESH is None:
+        from core.tracking.mesh import FaceMesh, mesh_available
+        from core.tracking.mesh_model import MESH_MODEL_FILE, MeshExpressionModel
+
+        _MESH = (FaceMesh(), MeshExpressionModel.load()) if mesh_available() and MESH_MODEL_FILE.exists() else False
+    return _MESH or None
 
 
 def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFAULT_EXPRESSION_NAMES,
@@ -247,6 +259,11 @@ def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFA
     if np.sqrt(abs(np.linalg.det(m[:, :2]))) > 8.0:
         warnings.append("the face is small in the photo: the fit will be blurry")
     weights = dict(zip(face_model.names, (float(v) for v in estimate.weights)))
+    mesh_tools = _mesh_tools()
+    if mesh_tools is not None:   # the face mesh reads lids, brows and lip corners dlib's points miss
+        mesh = mesh_tools[0].points(photo, points)
+        if mesh is not None:
+            weights = dict(zip(mesh_tools[1].names, (float(v) for v in mesh_tools[1].estimate(mesh))))
     expression = Expression.from_dict(weights, expression_names, strict=False)
     camera = OrbitPose(yaw=yaw, pitch=pitch)
     mask = person_mask(crop, crop_points)
