@@ -361,4 +361,6 @@ class MainWindow(QMainWindow):
             dirty = "" if self.doc.undo_stack.isClean() else " *"
         except RuntimeError:  # the stack is being torn down with the window
             return
-        self.setWindowTitle(f"Avatar Studio - {Path(self.model_path).name}{dirty}")
+        title = f"Avatar Studio - {Path(self.model_path).name}{dirty}"
+        if title != self.windowTitle():   # a drag event must not re-send the title to the window system
+            self.setWindowTitle(title)

@@ -63,7 +63,7 @@ def bench_tracking(images) -> dict:
         tracked = [r for r in rows[1:] if r.face]   # the first frame runs the detector
         out[label] = {"frames": len(rows), "tracked": len(tracked),
                       "total_ms": stats([r.timings_ms["total"] for r in tracked])}
-        for stage in ("verify", "landmarks", "pose_expression"):
+        for stage in ("verify", "landmarks", "pose_expression", "mesh"):
             out[label][f"{stage}_ms"] = stats([r.timings_ms.get(stage, 0.0) for r in tracked])
         t0 = time.perf_counter()
         tracker.reset()
@@ -202,6 +202,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-studio", action="store_true")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from core.tracking.mesh import mesh_available
+
     images = driving_frames(args.frames)
     tmp = Path(tempfile.mkdtemp(prefix="tracking_bench."))
     video = tmp / "drive.mp4"
@@ -212,7 +214,8 @@ def main(argv=None) -> int:
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                          f"{torch.get_num_threads()} threads",
               "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-              "source": f"{len(images)} frames of a synthetic head at 256 px, {FPS:g} fps"}
+              "source": f"{len(images)} frames of a synthetic head at 256 px, {FPS:g} fps",
+              "expression_source": "mesh" if mesh_available() else "dlib"}
     report["tracking"] = bench_tracking(images)
     print(json.dumps(report["tracking"], indent=1), flush=True)
     report["serial_pipeline"] = bench_serial(images, video)

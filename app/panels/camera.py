@@ -39,5 +39,8 @@ class CameraPanel(QWidget):
 
     def sync(self, state):
         cam = state.camera
+        if cam == getattr(self, "_synced", None):   # an expression or lighting drag
+            return
+        self._synced = cam
         for name in self.sliders:
             set_quietly(self.sliders[name], getattr(cam, name))

@@ -52,5 +52,9 @@ class ExpressionPanel(QWidget):
 
     def sync(self, state):
         ex = state.expression.with_names(self.names)
+        key = ex.key()
+        if key == getattr(self, "_synced", None):   # a camera or lighting drag
+            return
+        self._synced = key
         for name, s in self.sliders.items():
             set_quietly(s, ex[name])

@@ -38,6 +38,11 @@ class SHCoefficientsPanel(QWidget):
         self.doc.update("SH coefficient", merge_key="sh", lighting=SphericalHarmonicsLighting(coeffs))
 
     def sync(self, state):
+        # 27 spin boxes: a camera or expression drag leaves the lighting alone, skip them
+        key = state.lighting.coeffs.tobytes()
+        if key == getattr(self, "_synced", None):
+            return
+        self._synced = key
         for k, row in enumerate(self.boxes):
             for c, box in enumerate(row):
                 box.blockSignals(True)
