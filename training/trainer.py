@@ -64,6 +64,9 @@ class TrainConfig:
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
                                       # touches) | union (also where the model's change is, so a change the
                                       # truth does not have is penalised at full weight)
+    focus_expressions: str = ""       # paired training: comma-separated names whose pairs are drawn
+    focus_weight: float = 1.0         # this many times as often (a pair focuses on a name when its
+                                      # expressive member has that name at 0.5 or more)
     model: ModelConfig = field(default_factory=ModelConfig)  # the architecture; in JSON an object of
                                       # ModelConfig settings (the rest default); --set model.KEY=VALUE
     init: str = ""                    # start from this head model's weights (same architecture)
@@ -110,6 +113,8 @@ class TrainConfig:
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
         if cfg.change_mask not in ("truth", "union"):
             raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use truth or union")
+        if not (cfg.focus_weight > 0 and math.isfinite(cfg.focus_weight)):
+            raise ValueError(f"{path or 'config'}: focus_weight {cfg.focus_weight}: a finite number above 0")
         return cfg
 
     def stage(self, step: int) -> tuple[int, SamplingPlan]:
@@ -166,6 +171,7 @@ class Trainer:
         if self.paired and not self.data.groups:
             raise ValueError(f"{data_dir}: weight_change needs a dataset with view groups "
                              f"(synth --expression-variants 2 or more)")
+        self.pair_weights = self._pair_weights() if self.paired and cfg.focus_expressions else None
         self.codes = torch.nn.Parameter(codes.to(self.device))
         self.model.to(self.device)
         self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
@@ -224,16 +230,40 @@ class Trainer:
         logs["change"], logs["code"] = float(change.detach()), float(code.detach())
         return total + change + code, logs
 
+    def _pair_weights(self):
+        """(group, member) pairs and how often each is drawn (focus_expressions)."""
+        names = list(self.model_cfg.expression_names)
+        focus = [n.strip() for n in self.cfg.focus_expressions.split(",") if n.strip()]
+        unknown = [n for n in focus if n not in names]
+        if unknown:
+            raise ValueError(f"focus_expressions: {', '.join(unknown)} not among the model's expression names")
+        cols = [names.index(n) for n in focus]
+        pairs, weights = [], []
+        for g, members in enumerate(self.data.groups):
+            for m in range(1, len(members)):
+                pairs.append((g, m))
+                hit = np.any(self.data.samples[members[m]].expression[cols] >= 0.5)
+                weights.append(self.cfg.focus_weight if hit else 1.0)
+        return pairs, torch.tensor(weights, dtype=torch.float64)
+
     def train_step(self) -> dict:
         n_items = len(self.data.groups) if self.paired else len(self.data)
-        idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
+        if self.pair_weights is not None:
+            pairs, weights = self.pair_weights
+            idx = torch.multinomial(weights.to(self.device), self.cfg.batch, replacement=True, generator=self.gen)
+        else:
+            idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
         for group, base in zip(self.opt.param_groups, (self.cfg.lr, self.cfg.code_lr)):
             group["lr"] = base * factor
         self.opt.zero_grad(set_to_none=True)
         logs = {}
         for i in idx.tolist():
-            if self.paired:
+            if self.pair_weights is not None:
+                g, pick = self.pair_weights[0][i]
+                members = self.data.groups[g]
+                loss, terms = self.pair_loss_for(self.data.samples[members[0]], self.data.samples[members[pick]])
+            elif self.paired:
                 members = self.data.groups[i]
                 pick = 1 + int(torch.randint(len(members) - 1, (1,), generator=self.gen, device=self.device))
                 loss, terms = self.pair_loss_for(self.data.samples[members[0]], self.data.samples[members[pick]])

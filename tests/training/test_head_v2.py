@@ -165,3 +165,28 @@ def test_eval_reports_every_expression_name(paired, tmp_path, tiny):
     assert set(result["expression_pixel_ratio_by_name"]) == set(corr)
     assert result["summary"]["expression_change_corr_names_mean"] == pytest.approx(np.mean(list(corr.values())))
     assert "eye_psnr" in result["summary"] and "mouth_psnr" in result["summary"]
+
+
+def test_focus_expressions_draw_their_pairs_more_often(paired, tmp_path, tiny):
+    v2 = dict(tiny, superres_factor=4, superres_layers=2, expression_blend=True)
+    base = dict(steps=1, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                log_every=0, sample_every=0, model=v2, weight_change=1.0)
+    t = Trainer(TrainConfig(**base), paired, tmp_path / "plain")
+    assert t.pair_weights is None   # without focus the draw is the plain uniform one (runs resume alike)
+    names = list(DEFAULT_EXPRESSION_NAMES)
+    first = t.data.samples[t.data.groups[0][1]].expression   # a name the data has at full strength
+    focus = names[int(np.argmax(first))]
+    t = Trainer(TrainConfig(**base, focus_expressions=f"{focus}, eyeBlinkRight", focus_weight=5.0), paired,
+                tmp_path / "focus")
+    pairs, weights = t.pair_weights
+    assert len(pairs) == sum(len(m) - 1 for m in t.data.groups)
+    cols = [names.index(focus), names.index("eyeBlinkRight")]
+    for (g, m), w in zip(pairs, weights.tolist()):
+        hit = bool(np.any(t.data.samples[t.data.groups[g][m]].expression[cols] >= 0.5))
+        assert w == (5.0 if hit else 1.0)
+    assert weights.max() == 5.0 and weights.min() == 1.0
+    assert t.train_step()["change"] >= 0
+    with pytest.raises(ValueError, match="not among"):
+        Trainer(TrainConfig(**base, focus_expressions="wink"), paired, tmp_path / "bad")
+    with pytest.raises(ValueError, match="focus_weight"):
+        TrainConfig.from_file(None, ["focus_weight=0"])
