@@ -31,7 +31,8 @@ def wheel(tmp_path_factory):
 
 def test_the_wheel_carries_the_models_and_presets(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("assets/default_head.safetensors", "assets/face_tracker.safetensors", "assets/MODEL_CARD.md",
+    for needed in ("assets/default_head.safetensors", "assets/face_tracker.safetensors",
+                   "assets/face_mesh_expression.safetensors", "assets/MODEL_CARD.md",
                    "resources/lighting_presets.json", "resources/expression_presets.json", "core/checkpoint.py",
                    "main.py"):
         assert needed in names, needed
