@@ -159,7 +159,7 @@ def run_live(spec: str, fps: float | None, names, link: LiveLink, tell, cancelle
                 # the GUI thread, for up to a second each time a face is looked for
                 tracker = tracker_cache["tracker"] = FaceTracker(names=names, faces=DlibFaceLandmarks(cnn_process=True))
             if tracker.expression_source != "mesh":
-                link.note("MediaPipe is not installed: expressions are read from dlib's 68 points "
+                link.note("MediaPipe's face mesh is not available: expressions are read from dlib's 68 points "
                           "(jawOpen only; scripts/setup.sh installs it)")
             tracker.reset()
         else:

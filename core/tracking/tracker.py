@@ -350,7 +350,12 @@ def _expression_mesh(source: str):
         return None, None
     if not mesh_available():
         raise ValueError("the face-mesh expression source needs MediaPipe 0.10.14 (scripts/setup.sh installs it)")
-    return FaceMesh(), MeshExpressionModel.load()
+    try:
+        return FaceMesh(), MeshExpressionModel.load()
+    except Exception as e:   # a MediaPipe without its models (a release after 0.10.14, a bundle that left them out)
+        if source == "mesh":
+            raise ValueError(f"MediaPipe's face mesh cannot start here ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        return None, None
 
 
 def _crop(gray: np.ndarray, box: FaceBox) -> np.ndarray:

@@ -109,3 +109,17 @@ def test_astronaut_reads_as_a_smile_with_open_eyes(mesh_tracker):
     expr = result.raw_expression.to_dict()
     assert expr["mouthSmileLeft"] > 0.3 and expr["mouthSmileRight"] > 0.3, expr
     assert expr["eyeBlinkLeft"] < 0.3 and expr["eyeBlinkRight"] < 0.3, expr
+
+
+def test_auto_falls_back_to_dlib_when_the_mesh_cannot_start(monkeypatch):
+    """A MediaPipe without its models (a later release, a bundle that left them out) must
+    not stop the tracker: auto uses dlib's points, an explicit mesh request is one error."""
+    from core.tracking import tracker as tracker_module
+
+    def broken(*_a, **_k):
+        raise RuntimeError("face_landmark_with_attention.tflite: not found")
+
+    monkeypatch.setattr(mesh, "FaceMesh", broken)
+    assert tracker_module._expression_mesh("auto") == (None, None)
+    with pytest.raises(ValueError, match="cannot start"):
+        tracker_module._expression_mesh("mesh")
