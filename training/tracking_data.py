@@ -108,13 +108,18 @@ def render_landmark_samples(first_seed: int, identities: int, views: int, settin
         a mirror, for training on mirrored samples with their true mesh)."""
         if mesh is None:
             return
-        found = (np.full((478, 3), np.nan),) * 2
+        from core.fileio import to_uint8
+        from core.tracking.landmarks import landmark_frame
+        from core.tracking.mesh_model import MESH_POINTS
+
+        found = (np.full((MESH_POINTS, 3), np.nan),) * 2
         if np.all(np.isfinite(pts)):
-            rgb = (np.clip(frame.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-            flipped = pts.copy()
-            flipped[:, 0] = rgb.shape[1] - flipped[:, 0]
-            found = tuple(m if m is not None else np.full((478, 3), np.nan)
-                          for m in (mesh.points(rgb, pts), mesh.points(np.ascontiguousarray(rgb[:, ::-1]), flipped)))
+            rgb = to_uint8(frame.rgb)
+            centre, spread = landmark_frame(pts)
+            mirrored_centre = np.array([rgb.shape[1] - centre[0], centre[1]])
+            found = tuple(m if m is not None else np.full((MESH_POINTS, 3), np.nan)
+                          for m in (mesh.points(rgb, centre, spread),
+                                    mesh.points(np.ascontiguousarray(rgb[:, ::-1]), mirrored_centre, spread)))
         target = calib if prefix else out
         target[prefix + "mesh"].append(found[0]), target[prefix + "mesh_mirror"].append(found[1])
 

@@ -207,13 +207,13 @@ def _tools():
 
 
 def _mesh_tools():
-    """The tracker's face-mesh expression reader, or None where MediaPipe is missing."""
+    """The tracker's face-mesh expression reader, or None where it cannot run."""
     global _MESH
     if _MESH is None:
-        from core.tracking.mesh import FaceMesh, mesh_available
-        from core.tracking.mesh_model import MESH_MODEL_FILE, MeshExpressionModel
+        from core.tracking.mesh import load_expression_mesh
 
-        _MESH = (FaceMesh(), MeshExpressionModel.load()) if mesh_available() and MESH_MODEL_FILE.exists() else False
+        mesh, model = load_expression_mesh("auto")
+        _MESH = (mesh, model) if mesh is not None else False
     return _MESH or None
 
 
@@ -261,7 +261,9 @@ def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFA
     weights = dict(zip(face_model.names, (float(v) for v in estimate.weights)))
     mesh_tools = _mesh_tools()
     if mesh_tools is not None:   # the face mesh reads lids, brows and lip corners dlib's points miss
-        mesh = mesh_tools[0].points(photo, points)
+        from core.tracking.landmarks import landmark_frame
+
+        mesh = mesh_tools[0].points(photo, *landmark_frame(points))
         if mesh is not None:
             weights = dict(zip(mesh_tools[1].names, (float(v) for v in mesh_tools[1].estimate(mesh))))
     expression = Expression.from_dict(weights, expression_names, strict=False)

@@ -50,6 +50,20 @@ def _safe(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 1e-6, np.copysign(1e-6, x), x)
 
 
+def mlp_tensors(prefix: str, layers) -> dict:
+    """An MLP's [(W, b), ...] as float32 tensors named PREFIX.I.weight / .bias."""
+    out = {}
+    for i, (w, b) in enumerate(layers):
+        out[f"{prefix}.{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
+        out[f"{prefix}.{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+    return out
+
+
+def mlp_from_tensors(tensors: dict, prefix: str, count: int) -> list:
+    """The [(W, b), ...] that mlp_tensors wrote under `prefix`."""
+    return [(tensors[f"{prefix}.{i}.weight"], tensors[f"{prefix}.{i}.bias"]) for i in range(int(count))]
+
+
 def mlp_forward(layers, x: np.ndarray) -> np.ndarray:
     for i, (w, b) in enumerate(layers):
         x = x @ w + b
@@ -102,8 +116,7 @@ class FaceModel:
             info = json.loads(meta["info"])
 
             def layers(prefix):
-                return [(tensors[f"{prefix}.{i}.weight"], tensors[f"{prefix}.{i}.bias"])
-                        for i in range(int(info["layers"][prefix]))]
+                return mlp_from_tensors(tensors, prefix, info["layers"][prefix])
 
             return cls(tensors["template"], tuple(info["pose_points"]), tuple(info["names"]), layers("expression"),
                        layers("pose"), tensors["feature_mean"], tensors["feature_std"], info)
@@ -118,10 +131,7 @@ class FaceModel:
         tensors = {"template": self.template.astype(np.float32),
                    "feature_mean": self.feature_mean.astype(np.float32),
                    "feature_std": self.feature_std.astype(np.float32)}
-        for prefix, layers in (("expression", self.expression_layers), ("pose", self.pose_layers)):
-            for i, (w, b) in enumerate(layers):
-                tensors[f"{prefix}.{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
-                tensors[f"{prefix}.{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        tensors.update(mlp_tensors("expression", self.expression_layers), **mlp_tensors("pose", self.pose_layers))
         info = {**self.metadata, "names": list(self.names), "pose_points": [int(i) for i in self.pose_points],
                 "layers": {"expression": len(self.expression_layers), "pose": len(self.pose_layers)}}
         atomic_write_bytes(path, save(tensors, metadata={"format": FACE_MODEL_FORMAT, "info": json.dumps(info)}))

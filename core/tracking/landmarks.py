@@ -233,6 +233,15 @@ class DlibFaceLandmarks:
         return False
 
 
+def landmark_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centroid (2,) and spread (RMS distance from it) of landmarks (N, 2): where a face
+    is and how big, for framing boxes and crops."""
+    pts = np.asarray(points, dtype=np.float64)
+    centroid = pts.mean(axis=0)
+    spread = float(np.sqrt(np.mean(np.sum((pts - centroid) ** 2, axis=1))))
+    return centroid, max(spread, 1e-6)
+
+
 class BoxFromLandmarks:
     """Where the detector would put its box, predicted from the last frame's landmarks.
 
@@ -248,17 +257,11 @@ class BoxFromLandmarks:
 
     @classmethod
     def measure(cls, box: FaceBox, points: np.ndarray) -> "BoxFromLandmarks":
-        centroid, spread = cls._frame(points)
+        centroid, spread = landmark_frame(points)
         return cls((box.centre - centroid) / spread, box.width / spread)
 
-    @staticmethod
-    def _frame(points: np.ndarray):
-        centroid = points.mean(axis=0)
-        spread = float(np.sqrt(np.mean(np.sum((points - centroid) ** 2, axis=1))))
-        return centroid, max(spread, 1e-6)
-
     def __call__(self, points: np.ndarray, score: float = 0.0) -> FaceBox:
-        centroid, spread = self._frame(points)
+        centroid, spread = landmark_frame(points)
         c = centroid + self.offset * spread
         half = 0.5 * self.size * spread
         return FaceBox(c[0] - half, c[1] - half, c[0] + half, c[1] + half, score)

@@ -7,9 +7,9 @@ releases ship none. It is optional: `scripts/setup.sh` installs it (without its 
 dependencies: jax, and an OpenCV build that clashes with opencv-python-headless), and the
 tracker falls back to dlib's expression regressor where it is missing.
 
-The mesh runs on a crop around the face the tracker already follows (framed from that
-frame's dlib landmarks, so training data and live frames are cropped alike), with
-MediaPipe's own detector confirming the face inside it.
+The mesh runs on a crop around the face the tracker already follows (framed by the centre
+and spread of its dlib landmarks, `landmark_frame`, so training data and live frames are
+cropped alike), with MediaPipe's own detector confirming the face inside it.
 """
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ import warnings
 import numpy as np
 
 # the crop handed to MediaPipe: square, centred on the dlib landmarks, this many times
-# their spread (RMS distance from their centroid) on a side, resized to MESH_CROP_PX
+# their spread (RMS distance from their centroid, `landmark_frame`) on a side, resized to MESH_CROP_PX
 # (the mesh network itself looks at 192 x 192)
 MESH_CROP_SPREADS = 5.5
 MESH_CROP_PX = 192
-MESH_POINTS = 478
 
 
 def mesh_available() -> bool:
@@ -36,14 +35,11 @@ def mesh_available() -> bool:
         return False
 
 
-def crop_transform(anchor_points: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+def crop_transform(centre, spread: float) -> tuple[np.ndarray, float, float, float]:
     """The 2x3 affine matrix from frame pixels to the crop, and the crop's origin (x0, y0)
-    and scale (crop pixels per frame pixel), framed by `anchor_points` (N, 2)."""
-    pts = np.asarray(anchor_points, dtype=np.float64)
-    centroid = pts.mean(axis=0)
-    spread = float(np.sqrt(np.mean(np.sum((pts - centroid) ** 2, axis=1))))
-    side = max(MESH_CROP_SPREADS * spread, 8.0)
-    x0, y0 = centroid[0] - side / 2, centroid[1] - side / 2
+    and scale (crop pixels per frame pixel), for a face at `centre` of landmark `spread`."""
+    side = max(MESH_CROP_SPREADS * float(spread), 8.0)
+    x0, y0 = float(centre[0]) - side / 2, float(centre[1]) - side / 2
     scale = MESH_CROP_PX / side
     m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
     return m, x0, y0, scale
@@ -69,14 +65,15 @@ class FaceMesh:
             self._mesh.close()
             self._mesh = None
 
-    def points(self, frame: np.ndarray, anchor_points: np.ndarray) -> np.ndarray | None:
+    def points(self, frame: np.ndarray, centre, spread: float) -> np.ndarray | None:
         """(478, 3) mesh points in frame pixels (x, y in the engine's pixel convention;
-        z in the same pixel units, smaller is nearer the camera) of the face framed by
-        `anchor_points` (its dlib landmarks), or None when MediaPipe finds no face there."""
+        z in the same pixel units, smaller is nearer the camera) of the face at `centre`
+        whose dlib landmarks have `spread` (`landmark_frame`), or None when MediaPipe finds
+        no face there."""
         import cv2
 
         rgb = _rgb_uint8(frame)
-        m, x0, y0, scale = crop_transform(anchor_points)
+        m, x0, y0, scale = crop_transform(centre, spread)
         crop = cv2.warpAffine(rgb, m, (MESH_CROP_PX, MESH_CROP_PX),
                               flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         with warnings.catch_warnings():
@@ -114,10 +111,33 @@ def _quiet_stderr():
         os.close(saved)
 
 
+def load_expression_mesh(source: str = "auto"):
+    """(FaceMesh, MeshExpressionModel) for an expression source, or (None, None) for dlib's
+    points: "mesh" (an error where it cannot run), "dlib", or "auto" (the mesh where
+    MediaPipe and the model are installed and start; dlib otherwise)."""
+    from core.tracking.mesh_model import MESH_MODEL_FILE, MeshExpressionModel
+
+    if source not in ("auto", "mesh", "dlib"):
+        raise ValueError(f"expression source {source!r}: use auto, mesh or dlib")
+    if source == "dlib" or (source == "auto" and not (mesh_available() and MESH_MODEL_FILE.exists())):
+        return None, None
+    if not mesh_available():
+        raise ValueError("the face-mesh expression source needs MediaPipe 0.10.14 (scripts/setup.sh installs it)")
+    try:
+        return FaceMesh(), MeshExpressionModel.load()
+    except Exception as e:   # a MediaPipe without its models (a release after 0.10.14, a bundle that left them out)
+        if source == "mesh":
+            raise ValueError("MediaPipe's face mesh cannot start here "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        return None, None
+
+
 def _rgb_uint8(frame: np.ndarray) -> np.ndarray:
+    from core.fileio import to_uint8
+
     img = np.asarray(frame)
     if img.dtype != np.uint8:
-        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        img = to_uint8(img)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     elif img.shape[2] == 4:

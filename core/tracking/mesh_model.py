@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.tracking.face_model import mlp_forward
+from core.tracking.face_model import mlp_forward, mlp_from_tensors, mlp_tensors
+
+MESH_POINTS = 478   # MediaPipe's face mesh with the irises (refine_landmarks)
 
 MESH_MODEL_FILE = Path(__file__).resolve().parents[2] / "assets" / "face_mesh_expression.safetensors"
 MESH_MODEL_FORMAT = "avatar-studio/face-mesh-expression"
@@ -108,10 +110,10 @@ class MeshExpressionModel:
             if meta.get("format") != MESH_MODEL_FORMAT:
                 raise ValueError(f"not a face-mesh expression model (format {meta.get('format')!r})")
             info = json.loads(meta["info"])
-            layers = [(tensors[f"layer.{i}.weight"], tensors[f"layer.{i}.bias"]) for i in range(int(info["layers"]))]
+            layers = mlp_from_tensors(tensors, "layer", info["layers"])
             model = cls(tensors["canonical"], tuple(info["align_points"]), tuple(info["feature_points"]),
                         tuple(info["names"]), layers, tensors["feature_mean"], tensors["feature_std"], info)
-            if model.canonical.shape != (478, 3) or model.feature_mean.shape != (3 * len(model.feature_points) + 3,):
+            if model.canonical.shape != (MESH_POINTS, 3) or model.feature_mean.shape != (3 * len(model.feature_points) + 3,):
                 raise ValueError("tensor shapes do not match the metadata")
             return model
         except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
@@ -125,9 +127,7 @@ class MeshExpressionModel:
         tensors = {"canonical": self.canonical.astype(np.float32),
                    "feature_mean": self.feature_mean.astype(np.float32),
                    "feature_std": self.feature_std.astype(np.float32)}
-        for i, (w, b) in enumerate(self.layers):
-            tensors[f"layer.{i}.weight"] = np.ascontiguousarray(w, dtype=np.float32)
-            tensors[f"layer.{i}.bias"] = np.ascontiguousarray(b, dtype=np.float32)
+        tensors.update(mlp_tensors("layer", self.layers))
         info = {**self.metadata, "names": list(self.names), "align_points": [int(i) for i in self.align_points],
                 "feature_points": [int(i) for i in self.feature_points], "layers": len(self.layers)}
         atomic_write_bytes(path, save(tensors, metadata={"format": MESH_MODEL_FORMAT, "info": json.dumps(info)}))

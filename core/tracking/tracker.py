@@ -35,8 +35,10 @@ import numpy as np
 from core.camera import DEFAULT_FOCAL
 from core.expression import DEFAULT_EXPRESSION_NAMES, Expression
 from core.tracking.face_model import FaceModel
-from core.tracking.landmarks import VERIFY_THRESHOLD, BoxFromLandmarks, DlibFaceLandmarks, FaceBox, to_gray
-from core.tracking.mesh_model import MESH_MODEL_FILE, MeshExpressionModel
+from core.tracking.landmarks import (
+    VERIFY_THRESHOLD, BoxFromLandmarks, DlibFaceLandmarks, FaceBox, landmark_frame, to_gray,
+)
+from core.tracking.mesh import load_expression_mesh
 from core.tracking.pose import HeadPose, PoseFit
 from core.tracking.smoothing import OneEuroFilter, OneEuroSettings
 
@@ -124,7 +126,7 @@ class FaceTracker:
         self.faces = faces or DlibFaceLandmarks()
         # where each of the regressor's outputs goes in the output names (-1: not there)
         self._slots = np.array([self.names.index(n) if n in self.names else -1 for n in self.model.names])
-        self.mesh, self.mesh_model = _expression_mesh(expression_source)
+        self.mesh, self.mesh_model = load_expression_mesh(expression_source)
         self._mesh_slots = (None if self.mesh_model is None else
                             np.array([self.names.index(n) if n in self.names else -1 for n in self.mesh_model.names]))
         self.mesh_reference = None   # the user's neutral mesh, after calibrate()
@@ -159,7 +161,7 @@ class FaceTracker:
         self._last_size = None
         self._last_mesh = None
         self._mesh_values = None   # the last mesh estimate (held through frames the mesh misses)
-        self._next_anchor = None   # where the next frame's mesh crop is framed (smoothed, a frame behind)
+        self._next_anchor = None   # (centre, spread) framing the next frame's mesh crop (smoothed, a frame behind)
         self._mesh_job = None
 
     @property
@@ -233,7 +235,7 @@ class FaceTracker:
                 return self._no_face(time, timings, t0, "too dark" if _hidden(gray) == "too dark" else "no face")
         else:
             if self._mesh_pool is not None and self._next_anchor is not None:
-                self._mesh_job = self._mesh_pool.submit(self.mesh.points, frame, self._next_anchor)
+                self._mesh_job = self._mesh_pool.submit(self.mesh.points, frame, *self._next_anchor)
             t1 = _time.perf_counter()
             hidden = _hidden(_crop(gray, self._box))
             dark = hidden is not None
@@ -272,7 +274,7 @@ class FaceTracker:
             if self._mesh_job is not None:   # started with the frame, framed by the last frame's anchor
                 mesh, self._mesh_job = self._mesh_job.result(), None
             else:
-                mesh = self.mesh.points(frame, anchor)
+                mesh = self.mesh.points(frame, *anchor)
             self._next_anchor = anchor
             if mesh is not None:
                 weights = self.mesh_model.estimate(mesh, self.mesh_reference)
@@ -307,13 +309,11 @@ class FaceTracker:
         return TrackedFrame(time, True, confidence, HeadPose(*pose), Expression(self.names, values), points,
                             next_box, HeadPose(*raw_pose), Expression(self.names, np.clip(raw_values, 0, 1)), timings)
 
-    def _mesh_anchor(self, points: np.ndarray, time: float) -> np.ndarray:
-        """The landmarks moved and scaled so that their centre and spread are the
-        smoothed ones (the face-mesh crop is framed by those two only)."""
-        centre = points.mean(axis=0)
-        spread = float(np.sqrt(np.mean(np.sum((points - centre) ** 2, axis=1))))
+    def _mesh_anchor(self, points: np.ndarray, time: float) -> tuple[np.ndarray, float]:
+        """The landmarks' smoothed (centre, spread): what frames the face-mesh crop."""
+        centre, spread = landmark_frame(points)
         cx, cy, smooth_spread = self._anchor_filter(np.array([centre[0], centre[1], spread]), time)
-        return (points - centre) * (smooth_spread / max(spread, 1e-6)) + np.array([cx, cy])
+        return np.array([cx, cy]), float(smooth_spread)
 
     def _choose(self, boxes: list[FaceBox]) -> FaceBox:
         """The face overlapping the one last tracked (it came back), else the largest."""
@@ -338,24 +338,6 @@ class FaceTracker:
         timings["total"] = (_time.perf_counter() - t0) * 1e3
         return TrackedFrame(time, False, 0.0, HeadPose(*pose), Expression(self.names, np.clip(values, 0, 1)),
                             timings_ms=timings, status=status)
-
-
-def _expression_mesh(source: str):
-    """(FaceMesh, MeshExpressionModel) for the expression source, or (None, None) for dlib."""
-    from core.tracking.mesh import FaceMesh, mesh_available
-
-    if source not in ("auto", "mesh", "dlib"):
-        raise ValueError(f"expression source {source!r}: use auto, mesh or dlib")
-    if source == "dlib" or (source == "auto" and not (mesh_available() and MESH_MODEL_FILE.exists())):
-        return None, None
-    if not mesh_available():
-        raise ValueError("the face-mesh expression source needs MediaPipe 0.10.14 (scripts/setup.sh installs it)")
-    try:
-        return FaceMesh(), MeshExpressionModel.load()
-    except Exception as e:   # a MediaPipe without its models (a release after 0.10.14, a bundle that left them out)
-        if source == "mesh":
-            raise ValueError(f"MediaPipe's face mesh cannot start here ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-        return None, None
 
 
 def _crop(gray: np.ndarray, box: FaceBox) -> np.ndarray:
