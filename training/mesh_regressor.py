@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
     import shlex
     import sys
 
-    from training.tracking_data import SHARD_PATTERN, load_shards
+    from training.tracking_data import existing_shards, load_shards
 
     ap = argparse.ArgumentParser(description="train the tracker's face-mesh expression regressor")
     ap.add_argument("--out", default=str(MESH_MODEL_FILE))
@@ -155,7 +154,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--loss", choices=("clipped_l1", "clipped_mse"), default="clipped_l1")
     args = ap.parse_args(argv)
-    paths = sorted(Path(args.data).glob(SHARD_PATTERN.split("{")[0] + "*.npz"))
+    paths = existing_shards(args.data)
     data = load_shards(paths)
     if "mesh" not in data:
         print(f"{args.data}: shards without meshes (render them with python -m training.tracking_data --mesh)",

@@ -195,6 +195,11 @@ def write_shards(out_dir, first_seed: int, identities: int, views: int, block: i
     return paths
 
 
+def existing_shards(folder) -> list[Path]:
+    """Every shard file already in `folder` (from one run or several), in seed order."""
+    return sorted(Path(folder).glob(SHARD_PATTERN.split("{")[0] + "*.npz"))
+
+
 def load_shards(paths) -> dict:
     """Concatenate shard files (np.load without pickles)."""
     parts = [dict(np.load(p, allow_pickle=False)) for p in paths]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -313,9 +312,9 @@ def main(argv=None) -> int:
 
     command = "python -m training.tracking_regressor " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     if args.existing_shards:
-        from training.tracking_data import SHARD_PATTERN
+        from training.tracking_data import existing_shards
 
-        paths = sorted(Path(args.data).glob(SHARD_PATTERN.split("{")[0] + "*.npz"))
+        paths = existing_shards(args.data)
     else:
         paths = write_shards(args.data, args.first_seed, args.identities, args.views)
     data = load_shards(paths)
