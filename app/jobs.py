@@ -6,7 +6,10 @@ The worker thread never touches a widget: it emits private signals that are queu
 this object, which lives on the GUI thread, and only there are the public signals
 (`progressed`, `finished`, `failed`) emitted, so anything connected to them may update
 widgets. The thread starts in `start()`, after the caller has connected its slots, so no
-result can be emitted before anyone listens.
+result can be emitted before anyone listens. Once its end has been delivered the Job
+deletes its Qt side, so a long-lived parent does not collect finished jobs and their
+results (the soak bench found the viewport's mesh jobs piling up); Python attributes such
+as `result`, `error` and `done` stay readable for whoever holds the object.
 """
 from __future__ import annotations
 
@@ -90,10 +93,12 @@ class Job(QObject):
     @Slot(object)
     def _deliver_finished(self, result):
         self.finished.emit(result)
+        self.deleteLater()
 
     @Slot(str)
     def _deliver_failed(self, reason):
         self.failed.emit(reason)
+        self.deleteLater()
 
     def cancel(self):
         self._cancel.set()

@@ -13,6 +13,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.memory import release_free_memory
 from core.passes import depth_preview, pass_image
 from core.state import AvatarState
 
@@ -98,3 +99,6 @@ class RenderScheduler(QObject):
             finally:
                 with self._cond:
                     self._busy = False
+                    still = self._pending is None
+            if still and quality == "refined":
+                release_free_memory()  # the view has settled: hand back what the drag freed

@@ -36,7 +36,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def run(minutes: float, seed: int = 0) -> dict:
+def run(minutes: float, seed: int = 0, only: list[str] | None = None, profile: bool = False) -> dict:
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
@@ -114,14 +114,22 @@ def run(minutes: float, seed: int = 0) -> dict:
         assert w.open_session(session), "open_session failed"
 
     actions = [expression, lighting, camera, identity, undo_redo]
+    with_sessions = True
+    if only:
+        unknown = set(only) - {f.__name__ for f in actions} - {"save_open"}
+        if unknown:
+            raise ValueError(f"unknown soak actions {sorted(unknown)}")
+        actions = [f for f in actions if f.__name__ in only] or [save_open]
+        with_sessions = "save_open" in only
     counts = {f.__name__: 0 for f in actions + [save_open]}
+    census = _Census() if profile else None
     pump(3.0)  # first frames
     start = time.perf_counter()
     duration = minutes * 60
     samples, next_sample, i = [], start, 0
     shown0 = w.frames_shown
     while time.perf_counter() - start < duration:
-        act = save_open if i % 20 == 19 else actions[i % len(actions)]
+        act = save_open if with_sessions and i % 20 == 19 else actions[i % len(actions)]
         act()
         counts[act.__name__] += 1
         i += 1
@@ -130,8 +138,11 @@ def run(minutes: float, seed: int = 0) -> dict:
         if now >= next_sample:
             samples.append((round(now - start, 2), round(rss_mb(), 1)))
             next_sample = now + 1.0
+            if census is not None and census.first is None and now - start >= min(120.0, 0.2 * duration):
+                census.take("after warm-up")
     pump(2.0)
     frames = w.frames_shown - shown0
+    growth_report = census.report() if census is not None else None
     w.close()
     app.processEvents()
 
@@ -147,8 +158,60 @@ def run(minutes: float, seed: int = 0) -> dict:
         "warmup_s": warm, "messages": messages[:50], "message_count": len(messages),
         "exceptions": exceptions[:20], "exception_count": len(exceptions),
         "pyside6": __import__("PySide6").__version__, "python": sys.version.split()[0],
+        "growth_report": growth_report,
         "ok": not exceptions and len(messages) < 10 and final / base - 1 < 0.05,
     }
+
+
+class _Census:
+    """What grew between two moments: live Python objects by type, torch tensor bytes by
+    shape, and tracemalloc's allocation sites (numpy buffers included; torch's are not)."""
+
+    def __init__(self):
+        import tracemalloc
+
+        tracemalloc.start(8)
+        self.first = None
+
+    @staticmethod
+    def _snapshot():
+        import collections
+        import gc
+        import tracemalloc
+
+        import torch
+
+        gc.collect()
+        types = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+        tensors = collections.Counter()
+        for o in gc.get_objects():
+            try:
+                if isinstance(o, torch.Tensor):
+                    tensors[(tuple(o.shape), str(o.dtype))] += o.numel() * o.element_size()
+            except Exception:  # noqa: BLE001 - half-built objects in the heap
+                pass
+        return types, tensors, tracemalloc.take_snapshot(), rss_mb()
+
+    def take(self, label):
+        self.first = (label, *self._snapshot())
+
+    def report(self) -> dict:
+        if self.first is None:
+            return {}
+        _, types0, tensors0, snap0, rss0 = self.first
+        types1, tensors1, snap1, rss1 = self._snapshot()
+        type_growth = sorted(((types1[k] - types0.get(k, 0), k) for k in types1), reverse=True)[:25]
+        tensor_growth = sorted(((tensors1[k] - tensors0.get(k, 0), k) for k in tensors1), reverse=True)[:15]
+        stats = snap1.compare_to(snap0, "traceback")[:12]
+        return {
+            "rss_mb": [rss0, rss1],
+            "object_types": [f"{n:+d} {k}" for n, k in type_growth if n],
+            "tensor_bytes": [f"{n / 1e6:+.1f} MB {k}" for n, k in tensor_growth if n],
+            "tensor_total_mb": [sum(tensors0.values()) / 1e6, sum(tensors1.values()) / 1e6],
+            "tracemalloc": [f"{st.size_diff / 1e6:+.1f} MB {st.count_diff:+d} blocks "
+                            + " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in st.traceback[:6])
+                            for st in stats],
+        }
 
 
 def plot(result: dict, out: str) -> None:
@@ -185,11 +248,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--png")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", help="comma-separated subset of actions: expression, lighting, camera, "
+                                   "identity, undo_redo, save_open (to find what grows)")
+    ap.add_argument("--profile", action="store_true",
+                    help="report which objects, tensors and allocation sites grew after the warm-up")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
         print("soak_bench: needs a display (run it under xvfb-run -a)", file=sys.stderr)
         return 2
-    result = run(args.minutes, args.seed)
+    result = run(args.minutes, args.seed, args.only.split(",") if args.only else None, args.profile)
     summary = {k: v for k, v in result.items() if k != "samples"}
     print(json.dumps(summary, indent=1))
     if args.json:

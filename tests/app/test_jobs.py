@@ -38,3 +38,20 @@ def test_cancel_ends_the_work_with_cancelled(qtbot):
     job.cancel()
     qtbot.waitUntil(lambda: reasons == ["cancelled"], timeout=5000)
     assert job.wait(1) and job.error == "cancelled"
+
+
+def test_a_finished_job_does_not_outlive_its_delivery(qtbot):
+    """A Job parented to a long-lived widget (the viewport starts one per head change)
+    must not stay among its children holding its result: the soak found them piling up."""
+    from PySide6.QtCore import QObject
+
+    owner = QObject()
+    results = []
+    for _ in range(3):
+        job = Job(owner, "test", lambda _r, _c: bytearray(1 << 20), show_dialog=False)
+        job.finished.connect(results.append)
+        job.start()
+        qtbot.waitUntil(lambda: job.done.is_set(), timeout=5000)
+    qtbot.waitUntil(lambda: len(results) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: not owner.findChildren(Job), timeout=5000)
+    assert job.result is not None  # whoever kept the Python object can still read it
