@@ -152,12 +152,12 @@ def run_live(spec: str, fps: float | None, names, link: LiveLink, tell, cancelle
         if source.has_images:
             tracker = tracker_cache.get("tracker")
             if tracker is None or tracker.names != tuple(names):
-                from core.tracking.landmarks import DlibFaceLandmarks
-                from core.tracking.tracker import FaceTracker
+                from core.tracking.tracker_process import TrackerProcess
 
-                # the CNN detector in its own process: inline it would hold the GIL, and so
-                # the GUI thread, for up to a second each time a face is looked for
-                tracker = tracker_cache["tracker"] = FaceTracker(names=names, faces=DlibFaceLandmarks(cnn_process=True))
+                # the tracker in its own process: dlib holds the GIL while it works, and a
+                # tracker thread here slowed each render by ~30% (and the CNN detector would
+                # stop the GUI thread for up to a second each time a face is looked for)
+                tracker = tracker_cache["tracker"] = TrackerProcess(names)
             if tracker.expression_source != "mesh":
                 link.note("MediaPipe's face mesh is not available: expressions are read from dlib's 68 points "
                           "(jawOpen only; scripts/setup.sh installs it)")
