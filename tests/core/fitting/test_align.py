@@ -94,3 +94,24 @@ def test_load_photo_errors(tmp_path, monkeypatch):
     with pytest.raises(FaceAlignmentError, match="too large"):
         load_photo(ok)
     assert not decoded
+
+
+def test_the_person_mask_keeps_the_neck(held_out_photos):
+    """The fit's target is the photo's person over white: a mask that stopped at the chin
+    (the crop's bottom edge was seeded as background) taught pivotal tuning to erase the
+    neck. Against the engine's own silhouette the mask must cover the head and neck."""
+    import cv2
+
+    from core.fitting.align import align_photo
+
+    _, photos = held_out_photos
+    for photo in photos:
+        face = align_photo(photo.image, 256)
+        truth = (np.abs(photo.image - 1.0).max(-1) > 0.02).astype(np.float32)
+        truth = cv2.warpAffine(truth, face.transform, (256, 256), flags=cv2.INTER_NEAREST, borderValue=0) > 0.5
+        mask = face.mask > 0.5
+        iou = (mask & truth).sum() / (mask | truth).sum()
+        rows = np.flatnonzero(truth.any(1))[-8:]   # the photo's lowest rows inside the crop
+        neck = truth[rows].sum()
+        assert neck > 0 and (mask[rows] & truth[rows]).sum() > 0.8 * neck, "the neck at the bottom is lost"
+        assert iou > 0.93, f"person mask IoU {iou:.3f} against the engine's silhouette"
