@@ -181,12 +181,16 @@ def person_mask(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     left, right = np.percentile(jaw[:, 0], 15), np.percentile(jaw[:, 0], 85)
     seed[int(pts[8, 1]):, int(left):int(right) + 1] = cv2.GC_PR_FGD
     seed[skin_mask(pts, s)] = cv2.GC_FGD
-    # the crop's border is background, except where the neck runs off its bottom edge
-    # (exempting the top edge where the head meets it too let a real photo's wall in)
+    # the crop's border is background, except where the neck runs off its bottom edge,
+    # and only probably so where the head's ellipse meets the top edge (hair cut by it,
+    # seeded as background, taught GrabCut that the hair is background; seeded as
+    # foreground, a real photo's wall got in)
     b = max(2, s // 64)
     neck_edge = seed[-b:] == cv2.GC_PR_FGD
+    head_edge = seed[:b] == cv2.GC_PR_FGD
     seed[:b], seed[-b:], seed[:, :b], seed[:, -b:] = (cv2.GC_BGD,) * 4
     seed[-b:][neck_edge] = cv2.GC_PR_FGD
+    seed[:b][head_edge] = cv2.GC_PR_BGD
     img8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     try:
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
