@@ -4,6 +4,7 @@ largest is used and said so, a tiny face, a profile, a corrupt, unsupported or h
 file) is one line naming the photo, exit 2, and nothing is written."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from cli.common import CommandError, add_model_flags, number
@@ -23,8 +24,10 @@ def add_parser(sub) -> None:
                                  "(~/.local/share/avatar-studio/avatars or $AVATAR_STUDIO_AVATARS)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default", help="speed/quality preset (default: default)")
     p.add_argument("--steps", type=number(int, 1, 100000), help="fit steps (default: the preset's)")
-    p.add_argument("--pti", action="store_true", help="pivotal tuning after the fit (slower, closer to the photo)")
-    p.add_argument("--pti-steps", type=number(int, 1, 100000), help="tuning steps with --pti (default: the preset's)")
+    p.add_argument("--pti", action=argparse.BooleanOptionalAction, default=True,
+                   help="pivotal tuning after the fit: closer to the photo (+2.2 dB on held-out heads), a "
+                        "third slower; --no-pti skips it (default: on)")
+    p.add_argument("--pti-steps", type=number(int, 1, 100000), help="tuning steps (default: the preset's)")
     p.add_argument("--preview", help="folder for progress previews and the final comparison")
     p.add_argument("--name", help="the avatar's name (default: the photo's file name)")
 
@@ -44,7 +47,7 @@ def run(args) -> int:
     if out is not None and out.suffix.lower() != ".safetensors":
         raise CommandError(f"--out {args.out}: an avatar file must end in .safetensors")
     if args.pti_steps is not None and not args.pti:
-        raise CommandError("--pti-steps needs --pti")
+        raise CommandError("--pti-steps: tuning is off (--no-pti)")
     settings = PRESETS[args.preset]
     settings = replace(settings, steps=args.steps or settings.steps,
                        pti_steps=(args.pti_steps or settings.pti_steps) if args.pti else 0)

@@ -41,6 +41,7 @@ from core.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_to_f
 from core.expression import Expression
 from core.identity import Identity
 from core.lighting import SphericalHarmonicsLighting
+from core.fitting.optim import Adam, CosineSchedule
 from core.model.head import NeuralHeadModel, SamplingPlan
 from core.state import AvatarState, OrbitPose, RenderSettings
 
@@ -328,13 +329,13 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
             progress(FitProgress(step, total, stage, loss, best["loss"],
                                  rgb.detach().clamp(0, 1).cpu().numpy(), time.perf_counter() - t0))
 
-    opt = torch.optim.Adam([
+    opt = Adam([
         {"params": [fitter.code], "lr": settings.lr_code},
         {"params": [fitter.expr_logit], "lr": settings.lr_expression},
         {"params": [fitter.sh], "lr": settings.lr_light},
         {"params": [fitter.cam], "lr": settings.lr_camera},
     ])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(settings.steps, 1), eta_min=0.0) if settings.steps else None
+    sched = CosineSchedule(opt, settings.steps) if settings.steps else None
     step = 0
     originals = {}
     try:
@@ -369,7 +370,7 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
             tuned = [params[n] for n in names]
             for p in tuned:
                 p.requires_grad_(True)
-            opt2 = torch.optim.Adam([{"params": tuned, "lr": settings.lr_pti},
+            opt2 = Adam([{"params": tuned, "lr": settings.lr_pti},
                                      {"params": [fitter.sh], "lr": settings.lr_light * 0.3},
                                      {"params": [fitter.cam], "lr": settings.lr_camera * 0.3}])
             with torch.no_grad():

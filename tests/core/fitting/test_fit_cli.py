@@ -66,6 +66,7 @@ def test_bad_photos_are_one_line_and_write_nothing(tmp_path, capsys):
     _fails(capsys, ["fit", str(tmp_path / "missing.png"), "--out", str(out)], "missing.png")
     _fails(capsys, ["fit", str(wall), "--out", str(tmp_path / "x.png")], "--out", ".safetensors")
     _fails(capsys, ["fit", str(wall), "--out", str(out), "--steps", "0"], "--steps")
+    _fails(capsys, ["fit", str(wall), "--out", str(out), "--no-pti", "--pti-steps", "3"], "--pti-steps")
     assert not out.parent.exists()
 
 
