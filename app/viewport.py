@@ -79,10 +79,25 @@ class _GLView(QOpenGLWidget):
         self.owner.zoom(0.93 ** (e.angleDelta().y() / 120.0))
 
 
+def limit_software_gl_threads() -> None:
+    """On a 2-core machine, make Mesa's software rasteriser (llvmpipe) draw on the thread
+    that asks, not on a pool of its own. Why: once a window holds a QOpenGLWidget, Qt
+    composes the whole window through OpenGL, so without a GPU every repaint of the studio
+    is rasterised by llvmpipe, whose threads (one per core) took 0.6-0.7 of the two cores
+    from the render during drags (bench/studio_bench.py under Xvfb: camera drag 11.6-14.2
+    frames/s with them, 20.2 without). Only where nobody chose a value, before the first
+    GL context exists; ignored by every other GL driver."""
+    import os
+
+    if (os.cpu_count() or 1) <= 2:
+        os.environ.setdefault("LP_NUM_THREADS", "0")
+
+
 class GeometryViewport(QWidget):
     GRID = 96
 
     def __init__(self, doc, engine_ref, parent=None):
+        limit_software_gl_threads()   # before the GL widget below makes the first context
         super().__init__(parent)
         self.doc, self.engine_ref = doc, engine_ref
         self.meshes_shown = 0
@@ -136,6 +151,13 @@ class GeometryViewport(QWidget):
         key = (state.identity.key(), state.expression.key())
         if key != self._key:
             self._debounce.start(300)  # re-extract once the sliders rest
+        # what the drawn picture depends on besides the mesh: the lighting, and the neural
+        # view's camera only when it is followed (a camera drag in the neural view leaves
+        # the viewport's own camera, and so its picture, as it was)
+        looks = (state.lighting.coeffs.tobytes(), state.camera if self.sync.isChecked() else None)
+        if looks == getattr(self, "_looks", None):
+            return
+        self._looks = looks
         # lighting or camera: just redraw, at most 4 times a second while something is
         # dragged (software GL under the neural view's drags cost it frames: measured
         # camera drag 17 -> see docs/benchmarks.md)
