@@ -1,65 +1,92 @@
 """The geometry viewport: the mesh marched out of the current head's density, drawn by
-render/mesh_renderer.py inside a QOpenGLWidget. Extraction runs on a worker thread when
-identity or expression change (debounced); orbit with the left button, pan with the
-right, zoom with the wheel; shading lit (same SH lighting as the neural view), normals or
-wireframe; optionally follows the neural view's camera."""
+render/mesh_renderer.py off-screen (its own moderngl context) and shown as an image.
+Extraction runs on a worker thread when identity or expression change (debounced); orbit
+with the left button, pan with the right, zoom with the wheel; shading lit (same SH
+lighting as the neural view), normals or wireframe; optionally follows the neural view's
+camera."""
 from __future__ import annotations
 
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QSurfaceFormat
-from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.state import OrbitPose
 
 
-class _GLView(QOpenGLWidget):
+class _MeshView(QWidget):
+    """The mesh drawn by moderngl into an off-screen framebuffer of its own context and
+    painted as an image. Why not a QOpenGLWidget: with one in the window Qt composes the
+    whole window through OpenGL on every repaint, and without a GPU that is Mesa's
+    software rasteriser redrawing 1600x1000 pixels for each neural frame shown (0.6-0.8 of
+    a core during drags, bench/studio_bench.py); drawn off-screen, only this picture is
+    rasterised, and only when it changes."""
+
     mesh_ready = Signal(object)
 
     def __init__(self, owner):
         super().__init__()
-        fmt = QSurfaceFormat()
-        fmt.setVersion(3, 3)
-        fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
-        fmt.setDepthBufferSize(24)
-        self.setFormat(fmt)
         self.owner = owner
         self.renderer = None
+        self.unavailable = None       # why there is no GL context here, once known
+        self._fbo = None
         self._pending_mesh = None
         self._drag = None
         self.setMinimumSize(200, 200)
         self.mesh_ready.connect(self._take_mesh)
 
-    def initializeGL(self):  # noqa: N802
-        import moderngl
+    def _ensure_renderer(self) -> bool:
+        if self.renderer is None and self.unavailable is None:
+            import moderngl
 
-        from render.mesh_renderer import MeshRenderer
+            from render.mesh_renderer import MeshRenderer
 
-        self.renderer = MeshRenderer(moderngl.create_context())
+            errors = []
+            for backend in ("egl", None):   # EGL needs no window; else the platform's own
+                try:
+                    ctx = (moderngl.create_standalone_context(backend=backend) if backend
+                           else moderngl.create_standalone_context())
+                    self.renderer = MeshRenderer(ctx)
+                    break
+                except Exception as e:  # noqa: BLE001 - no such backend here: try the next
+                    errors.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            else:
+                self.unavailable = "no OpenGL context for the viewport: " + "; ".join(errors)
+                self.owner.status.setText(self.unavailable)
+        return self.renderer is not None
 
     def _take_mesh(self, mesh):
         self._pending_mesh = mesh
         self.update()
 
-    def paintGL(self):  # noqa: N802
-        if self.renderer is None:
+    def paintEvent(self, _event):  # noqa: N802
+        from PySide6.QtGui import QColor, QImage, QPainter
+
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor.fromRgbF(0.16, 0.16, 0.18))
+        if not self._ensure_renderer():
             return
+        r = self.renderer
         if self._pending_mesh is not None:
             v, f, c = self._pending_mesh
-            self.renderer.set_mesh(v, f, c)
+            r.set_mesh(v, f, c)
             self._pending_mesh = None
             self.owner.meshes_shown += 1
-        fbo = self.renderer.ctx.detect_framebuffer(self.defaultFramebufferObject())
-        fbo.use()
-        ratio = self.devicePixelRatio()
-        w, h = int(self.width() * ratio), int(self.height() * ratio)
-        self.renderer.ctx.viewport = (0, 0, w, h)
-        self.renderer.ctx.clear(0.16, 0.16, 0.18, 1.0)
-        side = min(w, h)  # the camera is square, like the neural view: centre a square
-        self.renderer.ctx.viewport = ((w - side) // 2, (h - side) // 2, side, side)
-        self.renderer.draw(self.owner.camera().to_camera(), self.owner.doc.state.lighting, self.owner.mode.currentText())
+        ratio = self.devicePixelRatioF()
+        side = max(1, int(min(self.width(), self.height()) * ratio))   # the camera is square
+        if self._fbo is None or self._fbo.size != (side, side):
+            if self._fbo is not None:
+                self._fbo.release()
+            self._fbo = r.ctx.simple_framebuffer((side, side), components=4)
+        self._fbo.use()
+        r.ctx.viewport = (0, 0, side, side)
+        r.draw(self.owner.camera().to_camera(), self.owner.doc.state.lighting, self.owner.mode.currentText())
+        pixels = np.frombuffer(self._fbo.read(components=3), np.uint8).reshape(side, side, 3)[::-1]
+        img = QImage(np.ascontiguousarray(pixels).data, side, side, 3 * side, QImage.Format.Format_RGB888).copy()
+        img.setDevicePixelRatio(ratio)
+        x = (self.width() - side / ratio) / 2
+        y = (self.height() - side / ratio) / 2
+        painter.drawImage(int(x), int(y), img)
 
     def mousePressEvent(self, e):  # noqa: N802
         self._drag = (e.position(), e.button())
@@ -79,25 +106,10 @@ class _GLView(QOpenGLWidget):
         self.owner.zoom(0.93 ** (e.angleDelta().y() / 120.0))
 
 
-def limit_software_gl_threads() -> None:
-    """On a 2-core machine, make Mesa's software rasteriser (llvmpipe) draw on the thread
-    that asks, not on a pool of its own. Why: once a window holds a QOpenGLWidget, Qt
-    composes the whole window through OpenGL, so without a GPU every repaint of the studio
-    is rasterised by llvmpipe, whose threads (one per core) took 0.6-0.7 of the two cores
-    from the render during drags (bench/studio_bench.py under Xvfb: camera drag 11.6-14.2
-    frames/s with them, 20.2 without). Only where nobody chose a value, before the first
-    GL context exists; ignored by every other GL driver."""
-    import os
-
-    if (os.cpu_count() or 1) <= 2:
-        os.environ.setdefault("LP_NUM_THREADS", "0")
-
-
 class GeometryViewport(QWidget):
     GRID = 96
 
     def __init__(self, doc, engine_ref, parent=None):
-        limit_software_gl_threads()   # before the GL widget below makes the first context
         super().__init__(parent)
         self.doc, self.engine_ref = doc, engine_ref
         self.meshes_shown = 0
@@ -112,7 +124,7 @@ class GeometryViewport(QWidget):
         bar.addWidget(self.mode)
         bar.addWidget(self.sync)
         bar.addWidget(self.status, 1)
-        self.gl = _GLView(self)
+        self.gl = _MeshView(self)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.gl, 1)
