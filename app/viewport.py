@@ -131,6 +131,7 @@ class GeometryViewport(QWidget):
         self.mode.currentTextChanged.connect(lambda _t: self.gl.update())
         self.sync.toggled.connect(lambda _b: self.gl.update())
         self._key = None
+        self._looks = None   # (lighting, followed camera) the picture was last drawn for
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.timeout.connect(self._extract)
@@ -167,7 +168,7 @@ class GeometryViewport(QWidget):
         # view's camera only when it is followed (a camera drag in the neural view leaves
         # the viewport's own camera, and so its picture, as it was)
         looks = (state.lighting.coeffs.tobytes(), state.camera if self.sync.isChecked() else None)
-        if looks == getattr(self, "_looks", None):
+        if looks == self._looks:
             return
         self._looks = looks
         # lighting or camera: just redraw, at most 4 times a second while something is

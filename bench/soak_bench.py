@@ -27,13 +27,7 @@ import time
 import warnings
 from pathlib import Path
 
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from core.memory import rss_mb
 
 
 def run(minutes: float, seed: int = 0, only: list[str] | None = None, profile: bool = False) -> dict:

@@ -19,7 +19,7 @@ def run(seconds: float = 3.0) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from bench.tracking_bench import thread_cpu_seconds
+    from bench.cpu import thread_cpu_seconds
 
     _app = QApplication.instance() or QApplication([])   # kept alive for the run
     w = MainWindow(ask_to_restore=False)

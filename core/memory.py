@@ -35,6 +35,18 @@ def _malloc_trim():
     return _trim
 
 
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def release_free_memory(min_interval_s: float = 2.0) -> bool:
     """Return the heap's free pages to the OS, at most once per `min_interval_s` (any
     thread). True when it ran; False where there is nothing to call (not glibc) or it

@@ -23,7 +23,7 @@ HEADER = struct.Struct("<III")
 COUNT = struct.Struct("<I")
 
 
-def _read_exact(stream, n: int) -> bytes:
+def read_exact(stream, n: int) -> bytes:
     data = b""
     while len(data) < n:
         chunk = stream.read(n - len(data))
@@ -40,12 +40,12 @@ def serve(model_path: str) -> int:
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            h, w, _ = HEADER.unpack(_read_exact(inp, HEADER.size))
+            h, w, _ = HEADER.unpack(read_exact(inp, HEADER.size))
         except EOFError:
             return 0
         if h == 0:
             return 0
-        img = np.frombuffer(_read_exact(inp, h * w), dtype=np.uint8).reshape(h, w)
+        img = np.frombuffer(read_exact(inp, h * w), dtype=np.uint8).reshape(h, w)
         rows = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), d.confidence) for d in cnn(img, 0)]
         out.write(COUNT.pack(len(rows)) + np.asarray(rows, dtype="<f8").reshape(-1, 5).tobytes())
         out.flush()
@@ -69,7 +69,7 @@ class CnnDetector:
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "core.tracking.cnn_server", self.model_path],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                          cwd=_package_root())
+                                          cwd=package_root())
         except OSError:
             self._proc = None
 
@@ -82,8 +82,8 @@ class CnnDetector:
                 try:
                     self._proc.stdin.write(HEADER.pack(img.shape[0], img.shape[1], 0) + img.tobytes())
                     self._proc.stdin.flush()
-                    (n,) = COUNT.unpack(_read_exact(self._proc.stdout, COUNT.size))
-                    return np.frombuffer(_read_exact(self._proc.stdout, n * 40), dtype="<f8").reshape(n, 5)
+                    (n,) = COUNT.unpack(read_exact(self._proc.stdout, COUNT.size))
+                    return np.frombuffer(read_exact(self._proc.stdout, n * 40), dtype="<f8").reshape(n, 5)
                 except (OSError, EOFError, ValueError):
                     self.close()   # the helper died: carry on inline
             if self._inline is None:
@@ -113,7 +113,7 @@ class CnnDetector:
             pass
 
 
-def _package_root() -> str:
+def package_root() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parents[2])

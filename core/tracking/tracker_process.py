@@ -28,6 +28,7 @@ from dataclasses import asdict
 import numpy as np
 
 from core.expression import Expression
+from core.tracking.cnn_server import package_root, read_exact
 from core.tracking.landmarks import FaceBox
 from core.tracking.pose import HeadPose
 from core.tracking.smoothing import OneEuroSettings
@@ -40,17 +41,6 @@ PROCESS, RESET, CALIBRATE, CLEAR_CALIBRATION, SET_SMOOTHING, QUIT = range(6)
 MAX_FRAME_BYTES = 7680 * 4320 * 3
 
 
-def _read_exact(stream, n: int) -> bytes:
-    parts, left = [], n
-    while left:
-        chunk = stream.read(left)
-        if not chunk:
-            raise EOFError
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
-
-
 def _send_json(stream, obj) -> None:
     data = json.dumps(obj).encode()
     stream.write(LENGTH.pack(len(data)) + data)
@@ -58,8 +48,8 @@ def _send_json(stream, obj) -> None:
 
 
 def _read_json(stream):
-    (n,) = LENGTH.unpack(_read_exact(stream, LENGTH.size))
-    return json.loads(_read_exact(stream, n))
+    (n,) = LENGTH.unpack(read_exact(stream, LENGTH.size))
+    return json.loads(read_exact(stream, n))
 
 
 def frame_to_json(r: TrackedFrame) -> dict:
@@ -109,14 +99,14 @@ def serve(config: dict) -> int:
     try:
         while True:
             try:
-                op, h, w, c, t, n = REQUEST.unpack(_read_exact(inp, REQUEST.size))
+                op, h, w, c, t, n = REQUEST.unpack(read_exact(inp, REQUEST.size))
             except EOFError:
                 return 0
             if op == QUIT:
                 return 0
             if n > MAX_FRAME_BYTES:
                 return 2
-            payload = _read_exact(inp, n)
+            payload = read_exact(inp, n)
             if op == PROCESS:
                 frame = np.frombuffer(payload, dtype=np.uint8).reshape((h, w, c) if c > 1 else (h, w))
                 _send_json(out, frame_to_json(tracker.process(frame, t)))
@@ -166,7 +156,7 @@ class TrackerProcess:
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "core.tracking.tracker_process", config],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                          cwd=_package_root())
+                                          cwd=package_root())
         except OSError as e:
             self.helper_error = str(e)
             self._proc = None
@@ -269,12 +259,6 @@ class TrackerProcess:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
-
-
-def _package_root() -> str:
-    from pathlib import Path
-
-    return str(Path(__file__).resolve().parents[2])
 
 
 if __name__ == "__main__":

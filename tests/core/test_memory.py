@@ -6,14 +6,7 @@ import pytest
 import torch
 
 from core import memory
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+from core.memory import rss_mb
 
 
 needs_glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or not memory._malloc_trim(),
