@@ -20,19 +20,30 @@ class LossWeights:
     region: float = 0.0     # extra RGB L1 over the eyes, brows and mouth (mean over those pixels)
 
 
-def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None):
+def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None,
+                  sh_scale=None, camera_correction=None):
     """The model's render of a sample's view with identity `code` (latent_dim,):
     (G-buffer, straight surface, frame over black). `ident`: the code's identity features
-    when the caller already has them (several expressions of one head)."""
+    when the caller already has them (several expressions of one head). `sh_scale` (3,):
+    a per-channel factor on the sample's SH label. `camera_correction` (4,): a small
+    correction of the sample's camera (training/view_refine.py)."""
     device = code.device
     ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
     if ident is None:
         ident = model.identity_features(code[None])
     planes = model.planes(ident, ex)[0]
-    o, d = (t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
+    if camera_correction is None:
+        o, d = (t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
+    else:
+        from training.view_refine import corrected_rays
+
+        o, d = corrected_rays(sample.camera, resolution, camera_correction, device)
     g = model.render_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
     surface = model.surface(g)
-    frame = model.shade(surface, torch.as_tensor(sample.sh, dtype=torch.float32, device=device), (0.0, 0.0, 0.0))
+    sh = torch.as_tensor(sample.sh, dtype=torch.float32, device=device)
+    if sh_scale is not None:
+        sh = sh * sh_scale
+    frame = model.shade(surface, sh, (0.0, 0.0, 0.0))
     return g, surface, frame
 
 

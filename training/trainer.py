@@ -72,6 +72,18 @@ class TrainConfig:
     init: str = ""                    # start from this head model's weights (same architecture)
     init_partial: bool = False        # init from a model of another architecture: take the tensors whose
                                       # name and shape match, build the rest fresh (listed in the log)
+    tune: str = "all"                 # which weights train: all | pti (the layers photo fitting's pivotal
+                                      # tuning moves: the last synthesis block, the expression layers, the
+                                      # decoder; a fine-tune on one person keeps the rest of the prior)
+    code_steps: int = 0               # the first steps move only the identity codes (and the light scale):
+                                      # a new person is first found inside the model's identity space
+    learn_light_scale: bool = False   # learn one per-channel scale on the dataset's SH labels (prepare's
+                                      # lighting assumes a typical skin albedo: brightness is ambiguous)
+    weight_init: float = 0.0          # mean squared relative change of the tuned weights from `init`
+    refine_cameras: bool = False      # learn a small correction of every sample's camera (estimated cameras,
+                                      # e.g. prepare's: training/view_refine.py)
+    camera_lr: float = 3e-3           # its rate (radians per visit of the sample, Adam on the visited rows)
+    weight_camera: float = 1e-2       # pull of the corrections' rotation towards the labelled camera
     device: str = "auto"              # auto: cuda (this rank's GPU under torchrun) when present, else cpu
     amp: bool = True                  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
@@ -113,6 +125,10 @@ class TrainConfig:
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
         if cfg.change_mask not in ("truth", "union"):
             raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use truth or union")
+        if cfg.tune not in ("all", "pti"):
+            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all or pti")
+        if cfg.code_steps < 0 or cfg.code_steps >= max(cfg.steps, 1):
+            raise ValueError(f"{path or 'config'}: code_steps {cfg.code_steps}: at least 0 and fewer than steps")
         if not (cfg.focus_weight > 0 and math.isfinite(cfg.focus_weight)):
             raise ValueError(f"{path or 'config'}: focus_weight {cfg.focus_weight}: a finite number above 0")
         return cfg
@@ -174,8 +190,30 @@ class Trainer:
         self.pair_weights = self._pair_weights() if self.paired and cfg.focus_expressions else None
         self.codes = torch.nn.Parameter(codes.to(self.device))
         self.model.to(self.device)
-        self.opt = torch.optim.Adam([{"params": list(self.model.parameters()), "lr": cfg.lr},
-                                     {"params": [self.codes], "lr": cfg.code_lr}])
+        named = dict(self.model.named_parameters())
+        if cfg.tune == "pti":
+            from core.fitting.fit import pti_parameter_names
+
+            self.tuned_names = pti_parameter_names(self.model)
+        else:
+            self.tuned_names = list(named)
+        for name, p in named.items():
+            p.requires_grad_(name in self.tuned_names)
+        # the weights a fine-tune starts from (weight_init pulls the tuned ones back towards them)
+        self.init_weights = {n: named[n].detach().clone() for n in self.tuned_names} if cfg.weight_init > 0 else {}
+        self.light_log_scale = torch.nn.Parameter(torch.zeros(3, device=self.device))
+        from training.view_refine import CORRECTION_SIZE
+
+        # per-sample camera corrections, stepped only where a step saw the sample (a sample is seen
+        # every few hundred steps; Adam over all rows would keep moving the unseen ones)
+        self.camera_corrections = torch.zeros(len(self.data), CORRECTION_SIZE, device=self.device)
+        self._camera_moments = (torch.zeros_like(self.camera_corrections), torch.zeros_like(self.camera_corrections),
+                                torch.zeros(len(self.data), device=self.device))
+        self.sample_index = {s.name: i for i, s in enumerate(self.data.samples)}
+        self._camera_rows: dict[int, torch.Tensor] = {}
+        self.opt = torch.optim.Adam([{"params": [named[n] for n in self.tuned_names], "lr": cfg.lr},
+                                     {"params": [self.codes], "lr": cfg.code_lr},
+                                     {"params": [self.light_log_scale], "lr": cfg.code_lr}])
         # each rank its own images; on the device, because ray jitter is drawn there
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.rank)
         cuda = self.device.type == "cuda"
@@ -194,7 +232,30 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------
     def render(self, sample, resolution: int, plan: SamplingPlan, ident=None):
-        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident)
+        scale = torch.exp(self.light_log_scale) if self.cfg.learn_light_scale else None
+        correction = None
+        if self.cfg.refine_cameras:
+            i = self.sample_index[sample.name]
+            correction = self.camera_corrections[i].clone().requires_grad_(True)
+            self._camera_rows[i] = correction
+        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident,
+                             sh_scale=scale, camera_correction=correction)
+
+    def _step_cameras(self):
+        """Adam on the camera corrections of the samples this step saw (lazy: the other rows
+        and their moments stay as they are), with the pull towards the labelled camera."""
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        m, v, t = self._camera_moments
+        for i, row in self._camera_rows.items():
+            if row.grad is None:
+                continue
+            g = row.grad.detach() + 2 * self.cfg.weight_camera * torch.cat([row.detach()[:3], row.new_zeros(1)])
+            t[i] += 1
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            step = self.cfg.camera_lr * (m[i] / (1 - b1 ** t[i])) / ((v[i] / (1 - b2 ** t[i])).sqrt() + eps)
+            self.camera_corrections[i] -= step
+        self._camera_rows = {}
 
     def loss_for(self, sample) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
@@ -204,6 +265,8 @@ class Trainer:
         target = {k: v.to(self.device) for k, v in self.data.targets(sample, rendered[0].alpha.shape[0]).items()}
         terms = reconstruction_terms(rendered, target, cfg.loss_weights)
         terms["code"] = cfg.weight_code * self.codes[sample.identity].pow(2).mean()
+        if self.init_weights and self.step >= cfg.code_steps:
+            terms["init"] = cfg.weight_init * self._weight_change()
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
@@ -230,6 +293,15 @@ class Trainer:
         logs["change"], logs["code"] = float(change.detach()), float(code.detach())
         return total + change + code, logs
 
+    def _weight_change(self) -> torch.Tensor:
+        """Mean over the tuned tensors of their squared change from `init`, relative to the
+        tensor's own size (PTI's regulariser: the prior's other people and expressions stay)."""
+        named = dict(self.model.named_parameters())
+        total = 0.0
+        for n, w0 in self.init_weights.items():
+            total = total + (named[n] - w0).pow(2).mean() / (w0.pow(2).mean() + 1e-6)
+        return total / len(self.init_weights)
+
     def _pair_weights(self):
         """(group, member) pairs and how often each is drawn (focus_expressions)."""
         names = list(self.model_cfg.expression_names)
@@ -254,8 +326,13 @@ class Trainer:
         else:
             idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
-        for group, base in zip(self.opt.param_groups, (self.cfg.lr, self.cfg.code_lr)):
+        weights_train = self.step >= self.cfg.code_steps
+        for group, base in zip(self.opt.param_groups, (self.cfg.lr if weights_train else 0.0, self.cfg.code_lr,
+                                                       self.cfg.code_lr if self.cfg.learn_light_scale else 0.0)):
             group["lr"] = base * factor
+        named = dict(self.model.named_parameters())
+        for n in self.tuned_names:   # no weight gradients while only the codes move
+            named[n].requires_grad_(weights_train)
         self.opt.zero_grad(set_to_none=True)
         logs = {}
         for i in idx.tolist():
@@ -273,11 +350,13 @@ class Trainer:
             for k, v in terms.items():
                 logs[k] = logs.get(k, 0.0) + v / self.cfg.batch
         if self.world > 1:  # data parallel: average the gradients of all ranks (what DDP does)
-            _average_gradients(list(self.model.parameters()) + [self.codes], self.world)
+            _average_gradients(list(self.model.parameters()) + [self.codes, self.light_log_scale], self.world)
         self.scaler.unscale_(self.opt)
-        torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + [self.codes], 1.0)
+        torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + [self.codes, self.light_log_scale], 1.0)
         self.scaler.step(self.opt)
         self.scaler.update()
+        if self.cfg.refine_cameras:
+            self._step_cameras()
         self.step += 1
         logs["loss"] = sum(v for k, v in logs.items())
         logs["lr"] = self.cfg.lr * factor
@@ -335,11 +414,15 @@ class Trainer:
             return
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         tensors["codes"] = self.codes.detach().cpu().contiguous()
-        params = list(self.model.parameters()) + [self.codes]
+        params = list(self.model.parameters()) + [self.codes, self.light_log_scale]
         for i, p in enumerate(params):
             for key, value in self.opt.state.get(p, {}).items():
                 tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
         tensors["rng.torch"] = self.gen.get_state()
+        tensors["light_log_scale"] = self.light_log_scale.detach().cpu().contiguous()
+        tensors["camera_corrections"] = self.camera_corrections.cpu().contiguous()
+        for name, value in zip(("m", "v", "t"), self._camera_moments):
+            tensors[f"camera_moments.{name}"] = value.cpu().contiguous()
         meta = {"format": "avatar-studio/training-state", "step": str(self.step),
                 "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(self.model_cfg.to_json())}
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -352,7 +435,14 @@ class Trainer:
         save_checkpoint(self.model, self.run_dir / "model.safetensors", {
             "kind": "reconstruction training", "step": self.step, "train_config": asdict(self.cfg),
             "identity_codes": self.codes.detach().cpu().tolist(), "default_identity": self.codes[0].detach().cpu().tolist(),
-            "identity_ids": self.data.identity_keys})
+            "identity_ids": self.data.identity_keys,
+            # the learnt per-channel scale on the training data's SH labels (1 where not learnt)
+            "light_scale": torch.exp(self.light_log_scale).detach().cpu().tolist(),
+            # refine_cameras: each sample's learnt camera correction (rotation vector in radians about
+            # the look-at point, log focal scale), by image name
+            "camera_corrections": ({s.name: [round(float(x), 6) for x in c] for s, c in
+                                    zip(self.data.samples, self.camera_corrections.cpu())}
+                                   if self.cfg.refine_cameras else None)})
 
     def _load(self):
         path = self.checkpoint_path
@@ -369,7 +459,13 @@ class Trainer:
             if tensors["codes"].shape != self.codes.shape:
                 raise ValueError(f"{path}: its identity codes do not match this dataset")
             self.codes.copy_(tensors["codes"])
-        params = list(self.model.parameters()) + [self.codes]
+            if "light_log_scale" in tensors:
+                self.light_log_scale.copy_(tensors["light_log_scale"])
+            if "camera_corrections" in tensors and tensors["camera_corrections"].shape == self.camera_corrections.shape:
+                self.camera_corrections.copy_(tensors["camera_corrections"])
+                for name, value in zip(("m", "v", "t"), self._camera_moments):
+                    value.copy_(tensors[f"camera_moments.{name}"])
+        params = list(self.model.parameters()) + [self.codes, self.light_log_scale]
         for i, p in enumerate(params):
             state = {key.split(".", 2)[2]: (v if key.endswith(".step") else v.to(self.device))
                      for key, v in tensors.items() if key.startswith(f"optim.{i}.")}
@@ -402,6 +498,9 @@ def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
         if key in known and len(known[key]) == codes.shape[1]:
             codes[i] = torch.as_tensor(known[key], dtype=codes.dtype)
             matched += 1
+        elif init_model.prior_mean.shape[0] == codes.shape[1]:
+            # a person the model has not seen starts at its identity prior's mean
+            codes[i] = init_model.prior_mean.to(codes.dtype)
     report = {"tensors_taken": len(taken), "tensors_fresh": fresh, "codes_taken": matched}
     print(f"init from {path}: {len(taken)} tensors taken, {len(fresh)} new"
           f"{' (' + ', '.join(fresh[:6]) + (', ...' if len(fresh) > 6 else '') + ')' if fresh else ''}; "
@@ -441,6 +540,7 @@ def _init_distributed() -> tuple[int, int]:
 def _average_gradients(params, world: int):
     import torch.distributed as dist
 
+    params = [p for p in params if p.requires_grad]   # frozen weights (tune, code_steps) have none
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)

@@ -269,3 +269,73 @@ def test_chamfer_of_offset_spheres():
     b = trimesh.creation.icosphere(subdivisions=4, radius=1.1)
     assert chamfer(a, a) < 0.02
     assert abs(chamfer(a, b) - 0.1) < 0.02
+
+
+def test_personal_fine_tune_options(dataset, tmp_path, tiny_config):
+    """tune=pti moves only the pivotal-tuning layers; during code_steps no weight moves but
+    the codes and the light scale do; weight_init is logged; the learnt light scale is
+    saved in the model's provenance and survives a resume; a person the starting model
+    never saw starts at its prior mean."""
+    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.fitting.fit import pti_parameter_names
+    from core.model.head import NeuralHeadModel
+
+    torch.manual_seed(5)
+    start = NeuralHeadModel(tiny_config)
+    start.set_prior(torch.full((tiny_config.latent_dim,), 0.25), torch.eye(tiny_config.latent_dim))
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(start, path)
+    kw = dict(init=str(path), model=tiny_config.to_json(), tune="pti", code_steps=2, learn_light_scale=True,
+              weight_init=1.0, steps=5, batch=1, lr=1e-2, checkpoint_every=100)
+    t = Trainer(config(**kw), dataset, tmp_path / "run")
+    torch.testing.assert_close(t.codes.detach(), torch.full_like(t.codes, 0.25))
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    tuned = set(pti_parameter_names(t.model))
+    assert tuned and len(tuned) < len(dict(t.model.named_parameters()))
+    for _ in range(2):
+        logs = t.train_step()
+    assert "init" not in logs
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} moved during code_steps"
+    assert not torch.allclose(t.codes.detach(), torch.full_like(t.codes, 0.25))
+    assert t.light_log_scale.detach().abs().max() > 0
+    for _ in range(2):
+        logs = t.train_step()
+    assert "init" in logs
+    moved = {k for k, p in t.model.named_parameters() if not torch.equal(p.detach(), before[k])}
+    assert moved and moved <= tuned
+    t.save()
+    scale = torch.exp(t.light_log_scale.detach())
+    _, provenance = load_checkpoint(tmp_path / "run" / "model.safetensors")
+    torch.testing.assert_close(torch.tensor(provenance["light_scale"]), scale)
+    resumed = Trainer(config(**kw), dataset, tmp_path / "run", resume=True)
+    torch.testing.assert_close(torch.exp(resumed.light_log_scale.detach()), scale)
+    with pytest.raises(ValueError, match="tune"):
+        TrainConfig.from_file(None, ["tune=some"])
+
+
+def test_camera_refinement_moves_only_the_samples_a_step_saw(dataset, tmp_path):
+    from core.checkpoint import load_checkpoint
+    from training.view_refine import corrected_rays, rotation_matrix
+    from core.camera import generate_rays
+
+    t = Trainer(config(refine_cameras=True, steps=3, batch=1, camera_lr=1e-2), dataset, tmp_path / "run")
+    t.train_step()
+    moved = (t.camera_corrections.abs().sum(1) > 0).nonzero().flatten().tolist()
+    assert len(moved) == 1
+    t.save()
+    _, provenance = load_checkpoint(tmp_path / "run" / "model.safetensors")
+    name = t.data.samples[moved[0]].name
+    assert provenance["camera_corrections"][name] == pytest.approx(t.camera_corrections[moved[0]].tolist(), abs=1e-5)
+    resumed = Trainer(config(refine_cameras=True, steps=3, batch=1, camera_lr=1e-2), dataset, tmp_path / "run",
+                      resume=True)
+    torch.testing.assert_close(resumed.camera_corrections, t.camera_corrections)
+    # a zero correction is the labelled camera; a rotation turns the rays about the look-at point
+    cam = t.data.samples[0].camera
+    o0, d0 = generate_rays(cam, 8, 8)
+    o1, d1 = corrected_rays(cam, 8, torch.zeros(4))
+    torch.testing.assert_close(o0, o1)
+    torch.testing.assert_close(d0, d1, atol=1e-6, rtol=1e-5)
+    r = rotation_matrix(torch.tensor([0.0, 0.3, 0.0]))
+    torch.testing.assert_close(r @ r.T, torch.eye(3), atol=1e-6, rtol=1e-6)
+    assert r[0, 2] == pytest.approx(float(torch.sin(torch.tensor(0.3))), abs=1e-6)
