@@ -162,6 +162,11 @@ class MainWindow(QMainWindow):
 
         self.photo_fitter = PhotoFitController(self)  # also takes photos dropped on the view
         self._action(m, "New avatar from &photo...", self.photo_fitter.choose_photo, "Ctrl+Shift+N")
+        from app.video_avatar import VideoAvatarController
+
+        self.video_avatar = VideoAvatarController(self)
+        self._action(m, "New avatar from &video...", self.video_avatar.choose_video)
+        self._action(m, "New avatar from &webcam recording...", self.video_avatar.record_video)
         self._action(m, "&Open session...", self._open_session_dialog, QKeySequence.StandardKey.Open)
         self._action(m, "&Save session...", self._save_session_dialog, QKeySequence.StandardKey.Save)
         self.recent_menu = m.addMenu("Recent")
@@ -312,6 +317,7 @@ class MainWindow(QMainWindow):
             self.viewport.shutdown()
         self.exporter.shutdown()
         self.photo_fitter.shutdown()
+        self.video_avatar.shutdown()
 
     def closeEvent(self, event):  # noqa: N802
         self.shutdown()

@@ -294,15 +294,17 @@ def _model_images(engine, identity, samples, res, light_scale=(1.0, 1.0, 1.0)):
     return out
 
 
-def _corrected_render(model, code, sample, nr, correction, expression, light_scale=None, gain=None) -> np.ndarray:
+def _corrected_render(model, code, sample, nr, correction, expression, light_scale=None, gain=None,
+                      sh=None) -> np.ndarray:
     """The model's refined-quality render of a sample with a camera correction, an
-    expression and a brightness gain, over white: (S, S, 3)."""
+    expression, (optionally) another SH and a brightness gain, over white: (S, S, 3)."""
     from core.model.head import SamplingPlan
     from training.losses import render_sample
-    from training.view_refine import _with_expression
+    from training.view_refine import _with_labels
 
     with torch.no_grad():
-        s = _with_expression(sample, torch.as_tensor(expression, dtype=torch.float32))
+        s = _with_labels(sample, torch.as_tensor(expression, dtype=torch.float32),
+                         torch.as_tensor(sample.sh if sh is None else sh, dtype=torch.float32))
         scale = torch.as_tensor(light_scale, dtype=torch.float32) if light_scale is not None else None
         g, _, frame = render_sample(model, code, s, nr, SamplingPlan(band_samples=32, grid_lookups=64), None, None,
                                     sh_scale=scale, camera_correction=torch.as_tensor(correction))
@@ -350,8 +352,8 @@ def cmd_avatar(args) -> int:
         # frame fitted to it with the avatar frozen, as NeRF evaluations on estimated poses do
         values, corrections = [], []
         for s in originals:
-            corr, ex, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
-            rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale)
+            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
+            rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
             a = s.alpha[..., None]
             values.append(psnr(rgb, s.image * a + (1 - a)))
             corrections.append([float(np.degrees(np.linalg.norm(corr[:3].numpy()))), float(corr[3])])

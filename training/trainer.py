@@ -82,8 +82,12 @@ class TrainConfig:
     weight_init: float = 0.0          # mean squared relative change of the tuned weights from `init`
     refine_cameras: bool = False      # learn a small correction of every sample's camera (estimated cameras,
                                       # e.g. prepare's: training/view_refine.py)
-    camera_lr: float = 3e-3           # its rate (radians per visit of the sample, Adam on the visited rows)
-    weight_camera: float = 1e-2       # pull of the corrections' rotation towards the labelled camera
+    refine_lights: bool = False       # ... of every sample's SH label (added to it)
+    refine_expressions: bool = False  # ... of every sample's expression label (added, kept in [0, 1])
+    camera_lr: float = 3e-3           # the corrections' rate (per visit of the sample: Adam on the visited rows)
+    weight_camera: float = 1e-2       # pull of the camera rotations towards the labelled camera
+    weight_light_label: float = 1.0   # pull of the SH corrections towards zero (mean square)
+    weight_expression_label: float = 0.1  # pull of the expression corrections towards zero (mean square)
     device: str = "auto"              # auto: cuda (this rank's GPU under torchrun) when present, else cpu
     amp: bool = True                  # mixed precision on CUDA (bfloat16 where supported, else float16)
 
@@ -182,7 +186,8 @@ class Trainer:
         self.model = NeuralHeadModel(self.model_cfg)
         codes = torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1
         if cfg.init:
-            self.init_report = _init_from(self.model, codes, self.data.identity_keys, cfg.init, cfg.init_partial)
+            self.init_report = _init_from(self.model, codes, self.data.identity_keys, _model_path(cfg.init),
+                                          cfg.init_partial)
         self.paired = cfg.weight_change > 0
         if self.paired and not self.data.groups:
             raise ValueError(f"{data_dir}: weight_change needs a dataset with view groups "
@@ -204,13 +209,15 @@ class Trainer:
         self.light_log_scale = torch.nn.Parameter(torch.zeros(3, device=self.device))
         from training.view_refine import CORRECTION_SIZE
 
-        # per-sample camera corrections, stepped only where a step saw the sample (a sample is seen
-        # every few hundred steps; Adam over all rows would keep moving the unseen ones)
-        self.camera_corrections = torch.zeros(len(self.data), CORRECTION_SIZE, device=self.device)
-        self._camera_moments = (torch.zeros_like(self.camera_corrections), torch.zeros_like(self.camera_corrections),
-                                torch.zeros(len(self.data), device=self.device))
+        # per-sample label corrections (camera 4, SH 27, expression E), stepped only where a step
+        # saw the sample (a sample is seen every hundred steps or so; Adam over all rows would
+        # keep moving the unseen ones)
+        self.n_expr = len(self.model_cfg.expression_names)
+        self.label_corrections = torch.zeros(len(self.data), CORRECTION_SIZE + 27 + self.n_expr, device=self.device)
+        self._label_moments = (torch.zeros_like(self.label_corrections), torch.zeros_like(self.label_corrections),
+                               torch.zeros(len(self.data), device=self.device))
         self.sample_index = {s.name: i for i, s in enumerate(self.data.samples)}
-        self._camera_rows: dict[int, torch.Tensor] = {}
+        self._label_rows: dict[int, torch.Tensor] = {}
         self.opt = torch.optim.Adam([{"params": [named[n] for n in self.tuned_names], "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr},
                                      {"params": [self.light_log_scale], "lr": cfg.code_lr}])
@@ -231,31 +238,47 @@ class Trainer:
         return self.run_dir / "checkpoint.safetensors"
 
     # -- one step ----------------------------------------------------------------------------
-    def render(self, sample, resolution: int, plan: SamplingPlan, ident=None):
-        scale = torch.exp(self.light_log_scale) if self.cfg.learn_light_scale else None
-        correction = None
-        if self.cfg.refine_cameras:
-            i = self.sample_index[sample.name]
-            correction = self.camera_corrections[i].clone().requires_grad_(True)
-            self._camera_rows[i] = correction
-        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident,
-                             sh_scale=scale, camera_correction=correction)
+    @property
+    def refines_labels(self) -> bool:
+        return self.cfg.refine_cameras or self.cfg.refine_lights or self.cfg.refine_expressions
 
-    def _step_cameras(self):
-        """Adam on the camera corrections of the samples this step saw (lazy: the other rows
-        and their moments stay as they are), with the pull towards the labelled camera."""
+    def render(self, sample, resolution: int, plan: SamplingPlan, ident=None):
+        from training.view_refine import CORRECTION_SIZE, relabelled
+
+        scale = torch.exp(self.light_log_scale) if self.cfg.learn_light_scale else None
+        camera = None
+        if self.refines_labels:
+            i = self.sample_index[sample.name]
+            row = self.label_corrections[i].clone().requires_grad_(True)
+            self._label_rows[i] = row
+            camera = row[:CORRECTION_SIZE] if self.cfg.refine_cameras else None
+            sh = row[CORRECTION_SIZE:CORRECTION_SIZE + 27].reshape(9, 3) if self.cfg.refine_lights else None
+            ex = row[CORRECTION_SIZE + 27:] if self.cfg.refine_expressions else None
+            sample = relabelled(sample, sh_delta=sh, expression_delta=ex)
+        return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident,
+                             sh_scale=scale, camera_correction=camera)
+
+    def _step_labels(self):
+        """Adam on the label corrections of the samples this step saw (lazy: the other rows
+        and their moments stay as they are), with their pulls towards the labels."""
+        from training.view_refine import CORRECTION_SIZE
+
         b1, b2, eps = 0.9, 0.999, 1e-8
-        m, v, t = self._camera_moments
-        for i, row in self._camera_rows.items():
+        m, v, t = self._label_moments
+        pull = torch.zeros(self.label_corrections.shape[1], device=self.device)
+        pull[:3] = 2 * self.cfg.weight_camera
+        pull[CORRECTION_SIZE:CORRECTION_SIZE + 27] = 2 * self.cfg.weight_light_label / 27
+        pull[CORRECTION_SIZE + 27:] = 2 * self.cfg.weight_expression_label / self.n_expr
+        for i, row in self._label_rows.items():
             if row.grad is None:
                 continue
-            g = row.grad.detach() + 2 * self.cfg.weight_camera * torch.cat([row.detach()[:3], row.new_zeros(1)])
+            g = row.grad.detach() + pull * row.detach()
             t[i] += 1
             m[i] = b1 * m[i] + (1 - b1) * g
             v[i] = b2 * v[i] + (1 - b2) * g * g
             step = self.cfg.camera_lr * (m[i] / (1 - b1 ** t[i])) / ((v[i] / (1 - b2 ** t[i])).sqrt() + eps)
-            self.camera_corrections[i] -= step
-        self._camera_rows = {}
+            self.label_corrections[i] -= step * (row.grad != 0)   # parts not refined stay zero
+        self._label_rows = {}
 
     def loss_for(self, sample) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
@@ -355,8 +378,8 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + [self.codes, self.light_log_scale], 1.0)
         self.scaler.step(self.opt)
         self.scaler.update()
-        if self.cfg.refine_cameras:
-            self._step_cameras()
+        if self.refines_labels:
+            self._step_labels()
         self.step += 1
         logs["loss"] = sum(v for k, v in logs.items())
         logs["lr"] = self.cfg.lr * factor
@@ -420,9 +443,9 @@ class Trainer:
                 tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone().contiguous()
         tensors["rng.torch"] = self.gen.get_state()
         tensors["light_log_scale"] = self.light_log_scale.detach().cpu().contiguous()
-        tensors["camera_corrections"] = self.camera_corrections.cpu().contiguous()
-        for name, value in zip(("m", "v", "t"), self._camera_moments):
-            tensors[f"camera_moments.{name}"] = value.cpu().contiguous()
+        tensors["label_corrections"] = self.label_corrections.cpu().contiguous()
+        for name, value in zip(("m", "v", "t"), self._label_moments):
+            tensors[f"label_moments.{name}"] = value.cpu().contiguous()
         meta = {"format": "avatar-studio/training-state", "step": str(self.step),
                 "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(self.model_cfg.to_json())}
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -438,11 +461,12 @@ class Trainer:
             "identity_ids": self.data.identity_keys,
             # the learnt per-channel scale on the training data's SH labels (1 where not learnt)
             "light_scale": torch.exp(self.light_log_scale).detach().cpu().tolist(),
-            # refine_cameras: each sample's learnt camera correction (rotation vector in radians about
-            # the look-at point, log focal scale), by image name
-            "camera_corrections": ({s.name: [round(float(x), 6) for x in c] for s, c in
-                                    zip(self.data.samples, self.camera_corrections.cpu())}
-                                   if self.cfg.refine_cameras else None)})
+            # refine_cameras / lights / expressions: each sample's learnt label correction by image
+            # name: camera (rotation vector in radians about the look-at point, log focal scale),
+            # SH (27, added), expression (one per name, added)
+            "label_corrections": ({s.name: [round(float(x), 6) for x in c] for s, c in
+                                   zip(self.data.samples, self.label_corrections.cpu())}
+                                  if self.refines_labels else None)})
 
     def _load(self):
         path = self.checkpoint_path
@@ -461,10 +485,10 @@ class Trainer:
             self.codes.copy_(tensors["codes"])
             if "light_log_scale" in tensors:
                 self.light_log_scale.copy_(tensors["light_log_scale"])
-            if "camera_corrections" in tensors and tensors["camera_corrections"].shape == self.camera_corrections.shape:
-                self.camera_corrections.copy_(tensors["camera_corrections"])
-                for name, value in zip(("m", "v", "t"), self._camera_moments):
-                    value.copy_(tensors[f"camera_moments.{name}"])
+            if "label_corrections" in tensors and tensors["label_corrections"].shape == self.label_corrections.shape:
+                self.label_corrections.copy_(tensors["label_corrections"])
+                for name, value in zip(("m", "v", "t"), self._label_moments):
+                    value.copy_(tensors[f"label_moments.{name}"])
         params = list(self.model.parameters()) + [self.codes, self.light_log_scale]
         for i, p in enumerate(params):
             state = {key.split(".", 2)[2]: (v if key.endswith(".step") else v.to(self.device))
@@ -473,6 +497,17 @@ class Trainer:
                 self.opt.state[p] = state
         self.gen.set_state(tensors["rng.torch"])
         self.step = int(meta["step"])
+
+
+def _model_path(path: str) -> Path:
+    """A recipe's `init`: as given, or (a recipe naming the bundled model from the source
+    tree, run from another folder or an installed wheel) the bundled model itself."""
+    from core.checkpoint import DEFAULT_MODEL
+
+    p = Path(path)
+    if not p.exists() and p.as_posix() == "assets/" + DEFAULT_MODEL.name:
+        return DEFAULT_MODEL
+    return p
 
 
 def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:

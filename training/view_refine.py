@@ -57,7 +57,7 @@ def _view_loss(model, code, ident, sample, resolution, plan, gen, correction, sh
     from training.losses import render_sample
 
     dev = code.device
-    s = sample if expression is None else _with_expression(sample, expression)
+    s = sample if expression is None else _with_labels(sample, expression, sample.sh)
     g, _, frame = render_sample(model, code, s, resolution, plan, gen, ident, sh_scale=sh_scale,
                                 camera_correction=correction)
     rgb = frame.rgb if gain is None else frame.rgb * gain
@@ -87,45 +87,52 @@ class _frozen:
 
 
 def refine_view(model, code: torch.Tensor, sample, resolution: int, steps: int = 40, light_scale=None,
-                refine_expression: bool = True, lr: float = 0.01, seed: int = 0):
-    """Fit a camera correction (and the expression) of one labelled view to its image
-    with the model and the identity code frozen. Returns (correction (4,), expression
-    (E,) numpy, the loss at the start, the best loss)."""
+                refine_expression: bool = True, refine_light: bool = True, lr: float = 0.01, seed: int = 0):
+    """Fit the labels of one view to its image with the model and the identity code
+    frozen: a camera correction, the expression and (added to the SH label) the light.
+    Returns (correction (4,), expression (E,) numpy, SH (9, 3) numpy, the loss at the
+    start, the best loss)."""
     from core.fitting.optim import Adam, CosineSchedule
     from core.model.head import SamplingPlan
 
     dev = code.device
     correction = torch.zeros(CORRECTION_SIZE, device=dev, requires_grad=True)
     e0 = torch.as_tensor(sample.expression, dtype=torch.float32, device=dev)
+    sh0 = torch.as_tensor(sample.sh, dtype=torch.float32, device=dev).reshape(9, 3)
     logits = torch.logit(e0.clamp(0.02, 0.98)).clone().requires_grad_(refine_expression)
+    sh_delta = torch.zeros(9, 3, device=dev, requires_grad=refine_light)
     groups = [{"params": [correction], "lr": lr}]
     if refine_expression:
         groups.append({"params": [logits], "lr": 5 * lr})
+    if refine_light:
+        groups.append({"params": [sh_delta], "lr": lr})
     opt = Adam(groups)
     sched = CosineSchedule(opt, steps)
     plan = SamplingPlan(band_samples=16, jitter=True)
     gen = torch.Generator(device=dev).manual_seed(seed)
     scale = torch.as_tensor(light_scale, dtype=torch.float32, device=dev) if light_scale is not None else None
     first = float("nan")
-    best = (float("inf"), correction.detach().clone(), e0.clone())
+    best = (float("inf"), correction.detach().clone(), e0.clone(), sh0.clone())
     with _frozen(model):
         with torch.no_grad():
             ident = model.identity_features(code[None])
         for i in range(steps + 1):
             ex = torch.sigmoid(logits) if refine_expression else e0
-            loss = _view_loss(model, code, ident, sample, resolution, plan, gen, correction, scale, ex) + \
-                1e-2 * correction[:3].pow(2).sum()
+            sh = sh0 + sh_delta
+            view = _with_labels(sample, ex, sh)
+            loss = _view_loss(model, code, ident, view, resolution, plan, gen, correction, scale) + \
+                1e-2 * correction[:3].pow(2).sum() + 0.1 * sh_delta.pow(2).mean()
             value = float(loss.detach())
             first = value if i == 0 else first
             if value < best[0]:
-                best = (value, correction.detach().clone(), ex.detach().clone())
+                best = (value, correction.detach().clone(), ex.detach().clone(), sh.detach().clone())
             if i == steps:
                 break
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-    return best[1], best[2].cpu().numpy(), first, best[0]
+    return best[1], best[2].cpu().numpy(), best[3].cpu().numpy(), first, best[0]
 
 
 def align_frame(model, code: torch.Tensor, samples, resolution: int, steps: int = 60, lr: float = 0.01,
@@ -167,3 +174,24 @@ class _with_expression:
 
     def __getattr__(self, name):
         return getattr(self._sample, name)
+
+
+class _with_labels(_with_expression):
+    def __init__(self, sample, expression, sh):
+        super().__init__(sample, expression)
+        self.sh = sh
+
+
+def relabelled(sample, sh_delta=None, expression_delta=None):
+    """The sample with corrections added to its SH (9, 3) and expression (E,) labels
+    (tensors; the expression kept in [0, 1]); the sample itself where both are None."""
+    if sh_delta is None and expression_delta is None:
+        return sample
+    dev = (sh_delta if sh_delta is not None else expression_delta).device
+    sh = torch.as_tensor(sample.sh, dtype=torch.float32, device=dev)
+    ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=dev)
+    if sh_delta is not None:
+        sh = sh + sh_delta
+    if expression_delta is not None:
+        ex = (ex + expression_delta).clamp(0.0, 1.0)
+    return _with_labels(sample, ex, sh)

@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
     t.add_argument("--data", required=True, help="dataset folder (images + dataset.json)")
     t.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, model.safetensors")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--init", help="start from this head model (the config's `init`; e.g. a personal avatar "
+                                  "from the bundled model)")
     t.add_argument("--set", nargs="*", metavar="KEY=VALUE",
                    help="override settings by their type, e.g. steps=500 sampler=band model.superres_factor=2")
 
@@ -35,6 +37,10 @@ def run(args) -> int:
             raise CommandError(f"{args.config or '--set'}: {name} must be at least 1, got {getattr(cfg, name)}")
     if args.device is not None:
         cfg = replace(cfg, device=args.device)
+    if args.init is not None:
+        if not Path(args.init).is_file():
+            raise CommandError(f"--init {args.init}: no such model file")
+        cfg = replace(cfg, init=args.init)
     run_dir = Path(args.out)
     existing = [p.name for p in (run_dir / "checkpoint.safetensors", run_dir / "model.safetensors") if p.exists()]
     if existing and not args.resume:  # a new run would replace them

@@ -319,17 +319,20 @@ def test_camera_refinement_moves_only_the_samples_a_step_saw(dataset, tmp_path):
     from training.view_refine import corrected_rays, rotation_matrix
     from core.camera import generate_rays
 
-    t = Trainer(config(refine_cameras=True, steps=3, batch=1, camera_lr=1e-2), dataset, tmp_path / "run")
+    kw = dict(refine_cameras=True, refine_lights=True, steps=3, batch=1, camera_lr=1e-2)
+    t = Trainer(config(**kw), dataset, tmp_path / "run")
     t.train_step()
-    moved = (t.camera_corrections.abs().sum(1) > 0).nonzero().flatten().tolist()
+    moved = (t.label_corrections.abs().sum(1) > 0).nonzero().flatten().tolist()
     assert len(moved) == 1
+    row = t.label_corrections[moved[0]]
+    assert row[:4].abs().sum() > 0 and row[4:31].abs().sum() > 0
+    assert row[31:].abs().sum() == 0   # expressions were not refined
     t.save()
     _, provenance = load_checkpoint(tmp_path / "run" / "model.safetensors")
     name = t.data.samples[moved[0]].name
-    assert provenance["camera_corrections"][name] == pytest.approx(t.camera_corrections[moved[0]].tolist(), abs=1e-5)
-    resumed = Trainer(config(refine_cameras=True, steps=3, batch=1, camera_lr=1e-2), dataset, tmp_path / "run",
-                      resume=True)
-    torch.testing.assert_close(resumed.camera_corrections, t.camera_corrections)
+    assert provenance["label_corrections"][name] == pytest.approx(row.tolist(), abs=1e-5)
+    resumed = Trainer(config(**kw), dataset, tmp_path / "run", resume=True)
+    torch.testing.assert_close(resumed.label_corrections, t.label_corrections)
     # a zero correction is the labelled camera; a rotation turns the rays about the look-at point
     cam = t.data.samples[0].camera
     o0, d0 = generate_rays(cam, 8, 8)
