@@ -56,6 +56,7 @@ class AlignedFace:
     faces_found: int = 1
     reprojection_px: float = 0.0
     warnings: list = field(default_factory=list)
+    mesh: np.ndarray | None = None  # (478, 3) MediaPipe's face mesh in the crop's pixels (z likewise), if run
 
     @property
     def size(self) -> int:
@@ -241,6 +242,7 @@ def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFA
     from core.tracking.landmarks import to_gray
 
     photo = _as_float_rgb(image)
+    crop_mesh = None
     detector, face_model = _tools()
     gray = to_gray(photo)
     boxes = detector.detect(gray)
@@ -282,16 +284,21 @@ def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFA
         mesh = mesh_tools[0].points(photo, *landmark_frame(points))
         if mesh is not None:
             weights = dict(zip(mesh_tools[1].names, (float(v) for v in mesh_tools[1].estimate(mesh))))
+            # into the crop: x, y by the framing, depth by its scale
+            crop_mesh = np.concatenate([apply_transform(m, mesh[:, :2]),
+                                        mesh[:, 2:] * np.sqrt(abs(np.linalg.det(m[:, :2])))], 1)
     expression = Expression.from_dict(weights, expression_names, strict=False)
     camera = OrbitPose(yaw=yaw, pitch=pitch)
     mask = person_mask(crop, crop_points)
     lighting = SphericalHarmonicsLighting.preset("studio")
     if estimate_lighting:
         try:
+            # the ellipsoid: on single held-out photos it starts the fit as well as the mesh does
+            # (prepare's video labels use the mesh: core/dataprep/prepare.py)
             lighting = SphericalHarmonicsLighting(estimate_sh(crop, camera.to_camera(), crop_points, template,
                                                               mask=mask > 0.5))
         except ValueError as e:
             warnings.append(f"lighting not estimated ({e}); starting from the studio preset")
     reproj = float(np.sqrt(np.mean(np.sum((crop_points[idx] - target[idx]) ** 2, axis=1))))
     return AlignedFace(crop.astype(np.float32), mask.astype(np.float32), crop_points, camera, expression, lighting,
-                       m, (box.left, box.top, box.right, box.bottom), len(boxes), reproj, warnings)
+                       m, (box.left, box.top, box.right, box.bottom), len(boxes), reproj, warnings, crop_mesh)

@@ -312,6 +312,10 @@ def test_personal_fine_tune_options(dataset, tmp_path, tiny_config):
     torch.testing.assert_close(torch.exp(resumed.light_log_scale.detach()), scale)
     with pytest.raises(ValueError, match="tune"):
         TrainConfig.from_file(None, ["tune=some"])
+    personal = Trainer(config(**dict(kw, tune="personal")), dataset, tmp_path / "run3")
+    names = set(personal.tuned_names)
+    assert tuned < names and any(n.startswith("superres.") for n in names)
+    assert not any(n.startswith(("expression_blend.", "mapping.")) for n in names)
 
 
 def test_camera_refinement_moves_only_the_samples_a_step_saw(dataset, tmp_path):

@@ -115,3 +115,27 @@ def test_the_person_mask_keeps_the_neck(held_out_photos):
         neck = truth[rows].sum()
         assert neck > 0 and (mask[rows] & truth[rows]).sum() > 0.8 * neck, "the neck at the bottom is lost"
         assert iou > 0.95, f"person mask IoU {iou:.3f} against the engine's silhouette"
+
+
+def test_sh_from_the_face_mesh_finds_the_light_side(held_out_photos):
+    """MediaPipe's mesh comes back in the crop's pixels, its triangles' normals face the
+    camera, and the SH fitted on its skin vertices puts the light on the key light's side."""
+    from core.fitting.sh_estimate import estimate_sh_mesh, mesh_triangles, mesh_vertex_normals
+    from core.tracking.mesh import mesh_available
+
+    if not mesh_available():
+        pytest.skip("MediaPipe is not installed (scripts/setup.sh installs it)")
+    tris = mesh_triangles()
+    assert tris.shape == (854, 3) and tris.max() == 467
+    _, photos = held_out_photos
+    for p in photos:
+        face = align_photo(p.image)
+        assert face.mesh is not None and face.mesh.shape == (478, 3)
+        # the mesh lies on the face: its nose tip (vertex 1) near dlib's (point 30)
+        assert np.linalg.norm(face.mesh[1, :2] - face.landmarks[30]) < 8
+        normals = mesh_vertex_normals(face.mesh, tris)
+        assert normals[1, 2] < -0.8   # the nose tip looks back at the camera
+        sh = estimate_sh_mesh(face.image, face.camera.to_camera(), face.landmarks, face.mesh, mask=face.mask > 0.5)
+        est, truth = sh.mean(1), p.lighting.coeffs.mean(1)
+        d_est, d_true = est[[3, 1, 2]], truth[[3, 1, 2]]
+        assert d_est @ d_true / (np.linalg.norm(d_est) * np.linalg.norm(d_true)) > 0.5
