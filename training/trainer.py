@@ -202,10 +202,9 @@ class Trainer:
         if cfg.tune in ("pti", "personal"):
             from core.fitting.fit import pti_parameter_names
 
-            self.tuned_names = pti_parameter_names(self.model)
+            self.tuned_names = pti_parameter_names(self.model, superres=cfg.tune == "personal")
             if cfg.tune == "personal":
-                extra = ("superres.", "lighting_residual.")
-                self.tuned_names += [n for n in named if n.startswith(extra) and n not in self.tuned_names]
+                self.tuned_names += [n for n in named if n.startswith("lighting_residual.")]
         else:
             self.tuned_names = list(named)
         for name, p in named.items():

@@ -69,6 +69,8 @@ class FitSettings:
     w_camera_prior: float = 0.05
     w_pti_weights: float = 1.0       # on the mean squared relative weight change
     w_pti_locality: float = 1.0      # tri-planes of random prior heads: tuned vs original
+    pti_superres: bool = False       # tuning also moves the 2D super-resolution (sharper detail of this
+                                     # face; it is tuned at the fit's neural resolution)
     pick_start: bool = True          # start from the best of prior mean + training codes
     preview_every: int = 10
     seed: int = 0
@@ -95,9 +97,9 @@ PTI_PREFIXES = ("generator.blocks.{last}.", "generator.expression_conv.", "gener
 BELOW_CHIN_WEIGHT = 0.3   # pixel weight below the chin line (neck, shoulders)
 
 
-def pti_parameter_names(model: NeuralHeadModel) -> list[str]:
+def pti_parameter_names(model: NeuralHeadModel, superres: bool = False) -> list[str]:
     last = len(model.generator.blocks) - 1
-    prefixes = tuple(p.format(last=last) for p in PTI_PREFIXES)
+    prefixes = tuple(p.format(last=last) for p in PTI_PREFIXES) + (("superres.",) if superres else ())
     return [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
 
 
@@ -362,7 +364,7 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
                 fitter.expr_logit.data.copy_(torch.logit(best["expr"].clamp(1e-4, 1 - 1e-4)))
                 fitter.sh.data.copy_(best["sh"])
                 fitter.cam.data.copy_(best["cam"])
-            names = pti_parameter_names(model)
+            names = pti_parameter_names(model, settings.pti_superres)
             params = dict(model.named_parameters())
             originals = {n: params[n].detach().clone() for n in names}
             reference = copy.deepcopy(model)   # the untuned model, for the locality term
