@@ -313,7 +313,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, help="override the preset's fit steps")
     ap.add_argument("--pti-steps", type=int, help="override the preset's tuning steps")
     ap.add_argument("--astronaut", action="store_true", help="the astronaut photo instead of the engine heads")
-    ap.add_argument("--pti-superres", action="store_true", help="tuning also moves the super-resolution")
+    ap.add_argument("--sr-lr-factor", type=float, help="the super-resolution's tuning rate x lr_pti")
+    ap.add_argument("--pti-superres", action=argparse.BooleanOptionalAction, default=None,
+                    help="tuning also moves the super-resolution (default: the preset's, on)")
     ap.add_argument("--figure", help="PNG of the astronaut's fit (with --astronaut)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
@@ -322,7 +324,9 @@ def main(argv=None) -> int:
 
     pti = settings.pti_steps if args.pti_steps is None else args.pti_steps
     settings = replace(settings, steps=settings.steps if args.steps is None else args.steps, pti_steps=0,
-                       pti_superres=args.pti_superres or settings.pti_superres)
+                       pti_superres=settings.pti_superres if args.pti_superres is None else args.pti_superres)
+    if args.sr_lr_factor is not None:
+        settings = replace(settings, pti_superres_lr_factor=args.sr_lr_factor)
     if args.astronaut:
         result = astronaut(args.model, settings, pti, args.figure)
     else:
