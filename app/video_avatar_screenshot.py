@@ -50,11 +50,10 @@ def main(argv=None) -> int:
         print("could not start", file=sys.stderr)
         return 1
     # the dialog once training has drawn a preview past its first hundred steps
-    pump(3600, lambda: job.done.is_set() or (ctl._latest.get("stage") == "train"
-                                             and getattr(ctl, "previews_shown", 0) > 0
-                                             and "step 1" in ctl._latest.get("text", "")))
+    pump(3600, lambda: job.done.is_set() or ctl._latest.get("preview_stage") == "train")
     if ctl.dialog is not None:
         pump(0.5)
+        ctl._refresh()
         ctl.dialog.grab().save(args.dialog_out)
         print(f"wrote {args.dialog_out}: {ctl._latest.get('text')}")
     pump(3600, lambda: job.done.is_set())
