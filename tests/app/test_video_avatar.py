@@ -71,7 +71,7 @@ def test_video_becomes_the_opened_personal_model_and_stop_resumes(studio, qtbot,
     assert job.result["steps"] == stopped_at + 3 and _checkpoint_step(work / "run") == stopped_at + 3
     assert studio.model_path == str(work / "run" / "model.safetensors")
     prov = studio.engine.provenance
-    assert prov["train_config"]["tune"] == "pti" and len(prov["light_scale"]) == 3
+    assert prov["train_config"]["tune"] == "personal" and len(prov["light_scale"]) == 3   # the recipe's
     assert json.loads((work / "run" / "personal.json").read_text())["inputs"] == [str(video)]
     assert getattr(ctl, "previews_shown", 0) >= 1   # the prepare crops, the training preview
 
