@@ -55,6 +55,18 @@ def _align_elsewhere(photo, names, cancelled):
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def add_progress_rows(dialog, layout, status: str, stop_text: str) -> None:
+    """A long job's dialog rows: `dialog.status` (a line of text), `dialog.bar` (busy
+    until the first progress) and `dialog.stop_button`."""
+    dialog.status = QLabel(status)
+    layout.addWidget(dialog.status)
+    dialog.bar = QProgressBar()
+    dialog.bar.setRange(0, 0)
+    layout.addWidget(dialog.bar)
+    dialog.stop_button = QPushButton(stop_text)
+    layout.addWidget(dialog.stop_button)
+
+
 class FitDialog(QDialog):
     """Progress of one fit: the aligned photo beside the current render, a bar, Stop."""
 
@@ -70,13 +82,7 @@ class FitDialog(QDialog):
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             row.addWidget(lab)
         lay.addLayout(row)
-        self.status = QLabel("Loading the photo...")
-        lay.addWidget(self.status)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 0)
-        lay.addWidget(self.bar)
-        self.stop_button = QPushButton("Stop (keep the best so far)")
-        lay.addWidget(self.stop_button)
+        add_progress_rows(self, lay, "Loading the photo...", "Stop (keep the best so far)")
 
 
 class PhotoFitController(QObject):

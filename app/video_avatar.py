@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QVBoxLayout,
 )
 
-from app.fit_dialog import _pixmap
+from app.fit_dialog import _pixmap, add_progress_rows
 from app.jobs import Cancelled, Job
 from core.dataprep.prepare import VIDEO_SUFFIXES
 
@@ -134,13 +134,7 @@ class ProgressDialog(QDialog):
         lay.addWidget(self.preview)
         self.stage = QLabel("")
         lay.addWidget(self.stage)
-        self.status = QLabel("")
-        lay.addWidget(self.status)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 0)
-        lay.addWidget(self.bar)
-        self.stop_button = QPushButton("Stop (run it again to resume)")
-        lay.addWidget(self.stop_button)
+        add_progress_rows(self, lay, "", "Stop (run it again to resume)")
 
 
 class RecordDialog(QDialog):

@@ -300,10 +300,10 @@ def _corrected_render(model, code, sample, nr, correction, expression, light_sca
     expression, (optionally) another SH and a brightness gain, over white: (S, S, 3)."""
     from core.model.head import SamplingPlan
     from training.losses import render_sample
-    from training.view_refine import _with_labels
+    from training.view_refine import LabelledView
 
     with torch.no_grad():
-        s = _with_labels(sample, torch.as_tensor(expression, dtype=torch.float32),
+        s = LabelledView(sample, torch.as_tensor(expression, dtype=torch.float32),
                          torch.as_tensor(sample.sh if sh is None else sh, dtype=torch.float32))
         scale = torch.as_tensor(light_scale, dtype=torch.float32) if light_scale is not None else None
         g, _, frame = render_sample(model, code, s, nr, SamplingPlan(band_samples=32, grid_lookups=64), None, None,

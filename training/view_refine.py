@@ -57,7 +57,7 @@ def _view_loss(model, code, ident, sample, resolution, plan, gen, correction, sh
     from training.losses import render_sample
 
     dev = code.device
-    s = sample if expression is None else _with_labels(sample, expression, sample.sh)
+    s = sample if expression is None else LabelledView(sample, expression, sample.sh)
     g, _, frame = render_sample(model, code, s, resolution, plan, gen, ident, sh_scale=sh_scale,
                                 camera_correction=correction)
     rgb = frame.rgb if gain is None else frame.rgb * gain
@@ -119,7 +119,7 @@ def refine_view(model, code: torch.Tensor, sample, resolution: int, steps: int =
         for i in range(steps + 1):
             ex = torch.sigmoid(logits) if refine_expression else e0
             sh = sh0 + sh_delta
-            view = _with_labels(sample, ex, sh)
+            view = LabelledView(sample, ex, sh)
             loss = _view_loss(model, code, ident, view, resolution, plan, gen, correction, scale) + \
                 1e-2 * correction[:3].pow(2).sum() + 0.1 * sh_delta.pow(2).mean()
             value = float(loss.detach())
@@ -166,20 +166,15 @@ def align_frame(model, code: torch.Tensor, samples, resolution: int, steps: int 
     return correction.detach(), torch.exp(log_gain).detach()
 
 
-class _with_expression:
-    """A sample seen with another expression (a tensor), everything else its own."""
+class LabelledView:
+    """A sample seen with other expression and SH labels (tensors, so gradients reach
+    them), everything else its own."""
 
-    def __init__(self, sample, expression):
-        self._sample, self.expression = sample, expression
+    def __init__(self, sample, expression, sh):
+        self._sample, self.expression, self.sh = sample, expression, sh
 
     def __getattr__(self, name):
         return getattr(self._sample, name)
-
-
-class _with_labels(_with_expression):
-    def __init__(self, sample, expression, sh):
-        super().__init__(sample, expression)
-        self.sh = sh
 
 
 def relabelled(sample, sh_delta=None, expression_delta=None):
@@ -194,4 +189,4 @@ def relabelled(sample, sh_delta=None, expression_delta=None):
         sh = sh + sh_delta
     if expression_delta is not None:
         ex = (ex + expression_delta).clamp(0.0, 1.0)
-    return _with_labels(sample, ex, sh)
+    return LabelledView(sample, ex, sh)
