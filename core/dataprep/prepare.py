@@ -204,7 +204,9 @@ def process_frame(image, settings: PrepareSettings, given_label=None) -> tuple[d
     from core.tracking.pose import orbit_angles_from_rotation
 
     try:
-        face = align_photo(image, settings.resolution)
+        # the CNN fallback finds the turned frames HOG misses (yaw -33 to -12 deg on the test
+        # video); profiles it also finds are dropped by the extreme-pose check below
+        face = align_photo(image, settings.resolution, detect_fallback=True)
     except FaceAlignmentError as e:
         text = str(e)
         reason = NO_FACE if "no face" in text else TOO_SMALL if "too small" in text else \

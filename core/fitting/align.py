@@ -235,9 +235,11 @@ def _mesh_tools():
 
 
 def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFAULT_EXPRESSION_NAMES,
-                estimate_lighting: bool = True) -> AlignedFace:
+                estimate_lighting: bool = True, detect_fallback: bool = False) -> AlignedFace:
     """Detect the largest face of an RGB photo (uint8, or float in [0, 1]) and frame it as
-    the training data is framed: see the module's docstring."""
+    the training data is framed: see the module's docstring. `detect_fallback`: where
+    dlib's HOG detector finds no face, try its CNN detector (it finds turned faces HOG
+    misses, and profiles too: callers that use it must filter by the estimated yaw)."""
     from core.fitting.sh_estimate import estimate_sh
     from core.tracking.landmarks import to_gray
 
@@ -245,7 +247,7 @@ def align_photo(image, resolution: int = ALIGN_RESOLUTION, expression_names=DEFA
     crop_mesh = None
     detector, face_model = _tools()
     gray = to_gray(photo)
-    boxes = detector.detect(gray)
+    boxes = detector.detect(gray, fallback=detect_fallback)
     boxes = [b for b in boxes if b.score > 0.0] or boxes
     if not boxes:
         raise FaceAlignmentError("no face found in the photo")
