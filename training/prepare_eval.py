@@ -323,7 +323,7 @@ def cmd_avatar(args) -> int:
     from training.data import HeadDataset
     from training.evaluate import _expression_by_name, sample_state
     from training.synth.renderer import HeadRenderer
-    from training.view_refine import align_frame, refine_view
+    from training.view_refine import CORRECTION_SIZE, align_frame, refine_view
 
     root = Path(args.dir)
     truth = json.loads((root / "truth.json").read_text())
@@ -350,9 +350,16 @@ def cmd_avatar(args) -> int:
     if args.refine_steps:
         # test-time refinement: prepare's camera (2-3 deg off) and expression of each held-out
         # frame fitted to it with the avatar frozen, as NeRF evaluations on estimated poses do
+        # each starts from the mean camera correction the fine-tune learnt for its training
+        # frames: how the avatar's frame sits against prepare's cameras as a whole
+        learnt = [v[:CORRECTION_SIZE] for k, v in (engine.provenance.get("label_corrections") or {}).items()
+                  if not k.endswith("_mirror.png")]
+        start = np.mean(learnt, 0) if learnt and args.start_from_learnt else None
+        result["held_out_refine_start"] = None if start is None else [float(v) for v in start]
         values, corrections = [], []
         for s in originals:
-            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
+            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale,
+                                             start=start)
             rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
             a = s.alpha[..., None]
             values.append(psnr(rgb, s.image * a + (1 - a)))
@@ -419,6 +426,8 @@ def main(argv=None) -> int:
     m.add_argument("--baseline", help="a note stored with the result")
     m.add_argument("--refine-steps", type=int, default=40,
                    help="test-time refinement steps per held-out frame (0: labels as prepared only)")
+    m.add_argument("--start-from-learnt", action=argparse.BooleanOptionalAction, default=True,
+                   help="start each held-out frame's camera at the mean correction learnt for the training frames")
     args = ap.parse_args(argv)
     return {"video": cmd_video, "labels": cmd_labels, "astronaut": cmd_astronaut, "avatar": cmd_avatar}[args.cmd](args)
 

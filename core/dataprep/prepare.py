@@ -1,9 +1,10 @@
 """Photos and videos -> a labelled training set in the project's dataset format.
 
 Per frame (every image; every N-th frame of a video):
-  detection + 68 landmarks + alignment (the crop framed like the training data, the
-  orbit camera of the head's pose, the tracker's expression, the SH lighting fitted to
-  the face's shading, a GrabCut person mask: `core.fitting.align.align_photo`)
+  detection (dlib's HOG, its CNN where HOG finds none) + 68 landmarks + alignment (the
+  crop framed like the training data, the orbit camera of the head's pose, the
+  tracker's expression, a head-and-neck mask: `core.fitting.align.align_photo`), the SH
+  lighting fitted to the face's shading on its MediaPipe mesh
   -> quality filters (`core.dataprep.quality`) -> images/KEY.png, passes/KEY_alpha.png,
   and the mirrored copy images/KEY_mirror.png (`core.dataprep.mirror`)
   -> parts/KEY.json (the frame's labels, or why it was dropped), written last.
