@@ -323,7 +323,7 @@ def cmd_avatar(args) -> int:
     from training.data import HeadDataset
     from training.evaluate import _expression_by_name, sample_state
     from training.synth.renderer import HeadRenderer
-    from training.view_refine import CORRECTION_SIZE, align_frame, refine_view
+    from training.view_refine import align_frame, refine_view
 
     root = Path(args.dir)
     truth = json.loads((root / "truth.json").read_text())
@@ -350,16 +350,9 @@ def cmd_avatar(args) -> int:
     if args.refine_steps:
         # test-time refinement: prepare's camera (2-3 deg off) and expression of each held-out
         # frame fitted to it with the avatar frozen, as NeRF evaluations on estimated poses do
-        # each starts from the mean camera correction the fine-tune learnt for its training
-        # frames: how the avatar's frame sits against prepare's cameras as a whole
-        learnt = [v[:CORRECTION_SIZE] for k, v in (engine.provenance.get("label_corrections") or {}).items()
-                  if not k.endswith("_mirror.png")]
-        start = np.mean(learnt, 0) if learnt and args.start_from_learnt else None
-        result["held_out_refine_start"] = None if start is None else [float(v) for v in start]
         values, corrections = [], []
         for s in originals:
-            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale,
-                                             start=start)
+            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
             rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
             a = s.alpha[..., None]
             values.append(psnr(rgb, s.image * a + (1 - a)))
@@ -405,6 +398,38 @@ def cmd_avatar(args) -> int:
     return 0
 
 
+def cmd_figure(args) -> int:
+    """Held-out frames beside the personal avatar's render of them (refined as in
+    `avatar`) and the error x4, one row per frame; the last column is prepare's mask."""
+    from core.engine import InferenceEngine
+    from core.fileio import save_png, to_uint8
+    from core.identity import Identity
+    from core.metrics import psnr
+    from training.data import HeadDataset
+    from training.view_refine import refine_view
+
+    root = Path(args.dir)
+    engine = InferenceEngine.from_checkpoint(args.model, "cpu")
+    identity = Identity(np.asarray(engine.provenance["identity_codes"][0]))
+    nr = CROP_RES // engine.cfg.superres_factor
+    held = HeadDataset(root / "held_out_prepared", CROP_RES, engine.cfg.expression_names)
+    originals = [s for s in held.samples if not s.name.endswith("_mirror.png")]
+    light_scale = engine.provenance.get("light_scale") or [1.0, 1.0, 1.0]
+    model, code = engine.model, torch.as_tensor(identity.latent, dtype=torch.float32)
+    rows = []
+    for i in args.frames:
+        s = originals[i]
+        corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
+        rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
+        a = s.alpha[..., None]
+        target = s.image * a + (1 - a)
+        err = np.clip(np.abs(rgb - target).mean(-1, keepdims=True) * 4, 0, 1).repeat(3, -1)
+        rows.append(np.concatenate([target, rgb, err, np.repeat(a, 3, -1)], 1))
+        print(f"held-out frame {i} ({s.name}): {psnr(rgb, target):.2f} dB")
+    save_png(Path(args.out), to_uint8(np.concatenate(rows, 0)))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -426,10 +451,15 @@ def main(argv=None) -> int:
     m.add_argument("--baseline", help="a note stored with the result")
     m.add_argument("--refine-steps", type=int, default=40,
                    help="test-time refinement steps per held-out frame (0: labels as prepared only)")
-    m.add_argument("--start-from-learnt", action=argparse.BooleanOptionalAction, default=True,
-                   help="start each held-out frame's camera at the mean correction learnt for the training frames")
+    f = sub.add_parser("figure", help="held-out frames beside the personal avatar's renders")
+    f.add_argument("--dir", required=True)
+    f.add_argument("--model", required=True)
+    f.add_argument("--out", required=True)
+    f.add_argument("--frames", type=lambda t: [int(v) for v in t.split(",")], default=[16, 4, 10])
+    f.add_argument("--refine-steps", type=int, default=40)
     args = ap.parse_args(argv)
-    return {"video": cmd_video, "labels": cmd_labels, "astronaut": cmd_astronaut, "avatar": cmd_avatar}[args.cmd](args)
+    return {"video": cmd_video, "labels": cmd_labels, "astronaut": cmd_astronaut, "avatar": cmd_avatar,
+            "figure": cmd_figure}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -87,18 +87,16 @@ class _frozen:
 
 
 def refine_view(model, code: torch.Tensor, sample, resolution: int, steps: int = 40, light_scale=None,
-                refine_expression: bool = True, refine_light: bool = True, lr: float = 0.01, seed: int = 0,
-                start=None):
+                refine_expression: bool = True, refine_light: bool = True, lr: float = 0.01, seed: int = 0):
     """Fit the labels of one view to its image with the model and the identity code
-    frozen: a camera correction (from `start`, (4,), else zero), the expression and
-    (added to the SH label) the light. Returns (correction (4,), expression (E,) numpy,
-    SH (9, 3) numpy, the loss at the start, the best loss)."""
+    frozen: a camera correction, the expression and (added to the SH label) the light.
+    Returns (correction (4,), expression (E,) numpy, SH (9, 3) numpy, the loss at the
+    start, the best loss)."""
     from core.fitting.optim import Adam, CosineSchedule
     from core.model.head import SamplingPlan
 
     dev = code.device
-    correction = (torch.zeros(CORRECTION_SIZE, device=dev) if start is None else
-                  torch.as_tensor(start, dtype=torch.float32, device=dev).clone()).requires_grad_(True)
+    correction = torch.zeros(CORRECTION_SIZE, device=dev, requires_grad=True)
     e0 = torch.as_tensor(sample.expression, dtype=torch.float32, device=dev)
     sh0 = torch.as_tensor(sample.sh, dtype=torch.float32, device=dev).reshape(9, 3)
     logits = torch.logit(e0.clamp(0.02, 0.98)).clone().requires_grad_(refine_expression)
