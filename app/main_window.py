@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.timeline.render_button.clicked.connect(lambda: self.exporter.video_dialog("timeline"))
         d["Timeline"].hide()  # View > Timeline shows it
         self.tabifyDockWidget(d["Identity"], d["Gallery"])
+        d["Gallery"].visibilityChanged.connect(self.gallery.set_seen)
         self.tabifyDockWidget(d["Lighting"], d["SH coefficients"])
         d["Lighting"].raise_()
         self.tabifyDockWidget(d["Expression"], d["Live"])

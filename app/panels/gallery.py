@@ -35,12 +35,14 @@ class IdentityGallery(QWidget):
         self.page = 0
         self.thumbnails_done = 0
 
-    def showEvent(self, event):  # noqa: N802
-        # thumbnails are rendered when the gallery is first seen, not at start-up, where
-        # they would compete with the first frame for the CPU
-        if self.page == 0:
+    def set_seen(self, seen: bool):
+        """The gallery's dock tab became the shown one (or stopped being it). Thumbnails
+        are rendered when the gallery is first seen, not at start-up, where they would
+        compete with the first frames for the CPU: a dock's `visibilityChanged`, not the
+        widget's showEvent, which Qt also sends to a tabbed dock's hidden page (it did, and
+        8 thumbnails, ~750 ms of the engine, fell into the first second of the first drag)."""
+        if seen and self.page == 0:
             self.next_page()
-        super().showEvent(event)
 
     def next_page(self):
         self.shutdown()
