@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 
 def main(argv=None) -> int:
@@ -19,6 +18,7 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.screenshot import pump as wait_events
 
     app = QApplication.instance() or QApplication([])
     w = MainWindow(ask_to_restore=False)
@@ -29,10 +29,7 @@ def main(argv=None) -> int:
     w.docks["Live"].raise_()
 
     def pump(seconds, until=lambda: False):
-        end = time.time() + seconds
-        while time.time() < end and not until():
-            app.processEvents()
-            time.sleep(0.01)
+        wait_events(app, seconds, until, tick=0.01)
 
     pump(60, lambda: getattr(w, "last_frame_info", None) is not None and w.scheduler.is_idle())
     panel = w.live_panel

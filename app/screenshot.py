@@ -9,6 +9,15 @@ import sys
 import time
 
 
+def pump(app, seconds: float, until=lambda: False, tick: float = 0.02) -> None:
+    """Run the Qt event loop for up to `seconds`, or until `until()` is true (the
+    screenshot scripts wait on the studio this way)."""
+    end = time.time() + seconds
+    while time.time() < end and not until():
+        app.processEvents()
+        time.sleep(tick)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = argv[0]

@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 
 def main(argv=None) -> int:
@@ -29,6 +28,7 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.screenshot import pump as wait_events
 
     app = QApplication.instance() or QApplication([])
     w = MainWindow(ask_to_restore=False)
@@ -36,10 +36,7 @@ def main(argv=None) -> int:
     w.show()
 
     def pump(seconds, until=lambda: False):
-        end = time.time() + seconds
-        while time.time() < end and not until():
-            app.processEvents()
-            time.sleep(0.02)
+        wait_events(app, seconds, until)
 
     pump(60, lambda: getattr(w, "last_frame_info", None) is not None and w.scheduler.is_idle())
     ctl = w.video_avatar

@@ -312,32 +312,52 @@ def _corrected_render(model, code, sample, nr, correction, expression, light_sca
         return (rgb + (1 - g.alpha[..., None])).clamp(0, 1).numpy()
 
 
+def _load_avatar(model_path, root: Path):
+    """The personal avatar and the held-out frames it is judged on: (engine, identity,
+    neural resolution, unmirrored held-out samples, the learnt light scale)."""
+    from core.engine import InferenceEngine
+    from core.identity import Identity
+    from training.data import HeadDataset
+
+    engine = InferenceEngine.from_checkpoint(model_path, "cpu")
+    identity = Identity(np.asarray(engine.provenance["identity_codes"][0]))
+    held = HeadDataset(root / "held_out_prepared", CROP_RES, engine.cfg.expression_names)
+    originals = [s for s in held.samples if not s.name.endswith("_mirror.png")]
+    # prepare's SH labels carry the brightness prepare assumed; the fine-tune learnt the scale
+    # that makes them this person's light (1 where it was not learnt)
+    light_scale = engine.provenance.get("light_scale") or [1.0, 1.0, 1.0]
+    return engine, identity, CROP_RES // engine.cfg.superres_factor, originals, light_scale
+
+
+def _refined_held_out(model, code, sample, nr, steps, light_scale):
+    """One held-out frame's camera, expression and light refined against it with the avatar
+    frozen (test-time refinement, as NeRF evaluations on estimated poses do): (the render
+    over white, the frame over white inside prepare's mask, the camera correction)."""
+    from training.view_refine import refine_view
+
+    corr, ex, sh, _, _ = refine_view(model, code, sample, nr, steps=steps, light_scale=light_scale)
+    rgb = _corrected_render(model, code, sample, nr, corr, ex, light_scale, sh=sh)
+    a = sample.alpha[..., None]
+    return rgb, sample.image * a + (1 - a), corr
+
+
 def cmd_avatar(args) -> int:
     """The personal avatar: held-out frames of the video (prepared like the training
     frames, compared over white inside prepare's mask), unseen expressions and lights of
     the same head (the engine's renders with their true labels), and the change each
     expression name makes against the engine's (training/evaluate.py)."""
-    from core.engine import InferenceEngine
-    from core.identity import Identity
     from core.metrics import psnr
     from training.data import HeadDataset
     from training.evaluate import _expression_by_name, sample_state
     from training.synth.renderer import HeadRenderer
-    from training.view_refine import align_frame, refine_view
+    from training.view_refine import align_frame
 
     root = Path(args.dir)
     truth = json.loads((root / "truth.json").read_text())
-    engine = InferenceEngine.from_checkpoint(args.model, "cpu")
-    identity = Identity(np.asarray(engine.provenance["identity_codes"][0]))
+    engine, identity, nr, originals, light_scale = _load_avatar(args.model, root)
     res = CROP_RES
-    nr = res // engine.cfg.superres_factor
     result = {"model": str(args.model), "train_config": engine.provenance.get("train_config")}
-    held = HeadDataset(root / "held_out_prepared", res, engine.cfg.expression_names)
-    originals = [s for s in held.samples if not s.name.endswith("_mirror.png")]
-    # prepare's SH labels carry the brightness prepare assumed; the fine-tune learnt the scale
-    # that makes them this person's light (1 where it was not learnt). The unseen views below
-    # use the engine's true light, unscaled.
-    light_scale = engine.provenance.get("light_scale") or [1.0, 1.0, 1.0]
+    # the unseen views below use the engine's true light, unscaled
     result["light_scale"] = light_scale
     values = []
     for s, f in zip(originals, _model_images(engine, identity, originals, res, light_scale)):
@@ -349,13 +369,11 @@ def cmd_avatar(args) -> int:
     model, code = engine.model, torch.as_tensor(identity.latent, dtype=torch.float32)
     if args.refine_steps:
         # test-time refinement: prepare's camera (2-3 deg off) and expression of each held-out
-        # frame fitted to it with the avatar frozen, as NeRF evaluations on estimated poses do
+        # frame fitted to it with the avatar frozen
         values, corrections = [], []
         for s in originals:
-            corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
-            rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
-            a = s.alpha[..., None]
-            values.append(psnr(rgb, s.image * a + (1 - a)))
+            rgb, target, corr = _refined_held_out(model, code, s, nr, args.refine_steps, light_scale)
+            values.append(psnr(rgb, target))
             corrections.append([float(np.degrees(np.linalg.norm(corr[:3].numpy()))), float(corr[3])])
         result["held_out_refine_steps"] = args.refine_steps
         result["held_out_psnr_refined"] = float(np.mean(values))
@@ -401,30 +419,17 @@ def cmd_avatar(args) -> int:
 def cmd_figure(args) -> int:
     """Held-out frames beside the personal avatar's render of them (refined as in
     `avatar`) and the error x4, one row per frame; the last column is prepare's mask."""
-    from core.engine import InferenceEngine
     from core.fileio import save_png, to_uint8
-    from core.identity import Identity
     from core.metrics import psnr
-    from training.data import HeadDataset
-    from training.view_refine import refine_view
 
-    root = Path(args.dir)
-    engine = InferenceEngine.from_checkpoint(args.model, "cpu")
-    identity = Identity(np.asarray(engine.provenance["identity_codes"][0]))
-    nr = CROP_RES // engine.cfg.superres_factor
-    held = HeadDataset(root / "held_out_prepared", CROP_RES, engine.cfg.expression_names)
-    originals = [s for s in held.samples if not s.name.endswith("_mirror.png")]
-    light_scale = engine.provenance.get("light_scale") or [1.0, 1.0, 1.0]
+    engine, identity, nr, originals, light_scale = _load_avatar(args.model, Path(args.dir))
     model, code = engine.model, torch.as_tensor(identity.latent, dtype=torch.float32)
     rows = []
     for i in args.frames:
         s = originals[i]
-        corr, ex, sh, _, _ = refine_view(model, code, s, nr, steps=args.refine_steps, light_scale=light_scale)
-        rgb = _corrected_render(model, code, s, nr, corr, ex, light_scale, sh=sh)
-        a = s.alpha[..., None]
-        target = s.image * a + (1 - a)
+        rgb, target, _ = _refined_held_out(model, code, s, nr, args.refine_steps, light_scale)
         err = np.clip(np.abs(rgb - target).mean(-1, keepdims=True) * 4, 0, 1).repeat(3, -1)
-        rows.append(np.concatenate([target, rgb, err, np.repeat(a, 3, -1)], 1))
+        rows.append(np.concatenate([target, rgb, err, np.repeat(s.alpha[..., None], 3, -1)], 1))
         print(f"held-out frame {i} ({s.name}): {psnr(rgb, target):.2f} dB")
     save_png(Path(args.out), to_uint8(np.concatenate(rows, 0)))
     return 0

@@ -230,9 +230,9 @@ def process_frame(image, settings: PrepareSettings, given_label=None) -> tuple[d
     values.update(yaw=round(float(pose.yaw), 2), pitch=round(float(pose.pitch), 2))
     if reason:
         return None, reason, values
-    # the SH label: fitted on MediaPipe's mesh of the face where it ran (its own surface: 13.3 ->
-    # 10.5 % irradiance error on the test video, 12.4 -> 9.7 % on a second head; docs/own-data.md),
-    # else on the tracker template's ellipsoid (what the alignment already estimated)
+    # the SH label: fitted on MediaPipe's mesh of the face where it ran (its own surface, solved
+    # robustly: 13.3 -> 9.5 % irradiance error on the test video, 12.4 -> 9.0 % on a second head;
+    # docs/own-data.md), else on the tracker template's ellipsoid (what the alignment estimated)
     from core.fitting.align import _tools
     from core.fitting.sh_estimate import estimate_sh, estimate_sh_mesh
 
@@ -245,7 +245,7 @@ def process_frame(image, settings: PrepareSettings, given_label=None) -> tuple[d
             sh = estimate_sh(face.image, camera, face.landmarks, _tools()[1].template, mask=face.mask > 0.5)
     except ValueError:
         pass
-    label = given_label if given_label is not None else face.camera.to_camera().to_label()
+    label = given_label if given_label is not None else camera.to_label()
     sample = {"image": crop, "mask": face.mask if settings.masks else None,
               "camera": [float(v) for v in label], "sh": [float(v) for v in np.asarray(sh).reshape(-1)],
               "expression": {k: round(float(v), 5) for k, v in face.expression.to_dict().items()},

@@ -3,13 +3,12 @@
 towards the key light; the robust solve stays near the true light."""
 import numpy as np
 
-from core.fitting.sh_estimate import RIDGE, robust_sh_solve
+from core.fitting.sh_estimate import ridge_matrix, robust_sh_solve
 from core.lighting import BAND_CONVOLUTION, SphericalHarmonicsLighting, sh_basis, sh_irradiance
 
 
 def _plain(y, target):
-    ridge = np.diag(np.array([RIDGE[0]] + [RIDGE[1]] * 3 + [RIDGE[2]] * 5) * len(y))
-    return np.linalg.solve(y.T @ y + ridge, y.T @ target)
+    return np.linalg.solve(y.T @ y + ridge_matrix(len(y)), y.T @ target)
 
 
 def _face_normals(rng, count=3000):
