@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.camera import SCENE_BOX
 from core.lighting import sh_irradiance
 from core.model.config import ModelConfig
 from core.model.networks import (
-    Decoder, ExpressionBlend, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator, sample_triplanes,
+    Decoder, ExpressionBlend, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator,
+    lattice_triplane_features, sample_triplanes,
 )
 from core.model.rendering import DensityGrid, SamplingPlan, VolumeRenderer
 
@@ -119,7 +121,13 @@ class NeuralHeadModel(nn.Module):
         return self.decoder.density(sample_triplanes(planes, points))
 
     def density_grid(self, planes, resolution: int | None = None) -> DensityGrid:
-        return self.renderer.density_grid(lambda p: self.sample_density(p, planes), planes.device, resolution)
+        """The occupancy grid of the scene box, from the planes resampled onto its lattice
+        (the same values as querying every lattice point, a few times cheaper)."""
+        g = resolution or self.renderer.grid_resolution
+        with torch.no_grad():
+            features = lattice_triplane_features(planes, g, SCENE_BOX)
+            density = self.decoder.density(features.reshape(-1, features.shape[-1]))
+        return DensityGrid.from_density(density.reshape(g, g, g), SCENE_BOX)
 
     def field(self, planes):
         """The head as a radiance field for the renderer: points -> density and the
@@ -133,6 +141,8 @@ class NeuralHeadModel(nn.Module):
     def march(self, planes, origins, dirs, plan: SamplingPlan, grid: DensityGrid | None = None,
               chunk: int = 512, generator=None):
         """Rays (N, 3) -> premultiplied [albedo, normal, features] (N, 6+F), alpha, depth x alpha."""
+        if grid is None and not plan.naive:
+            grid = self.density_grid(planes)
         return self.renderer.march(self.field(planes), lambda p: self.sample_density(p, planes), origins, dirs,
                                    plan, grid, chunk, generator)
 

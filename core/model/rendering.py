@@ -93,7 +93,12 @@ class DensityGrid:
         zz, yy, xx = torch.meshgrid(g, g, g, indexing="ij")
         pts = torch.stack([xx, yy, zz], -1).reshape(-1, 3)
         sig = torch.cat([density_fn(pts[i:i + chunk]) for i in range(0, pts.shape[0], chunk)])
-        vol = sig.reshape(1, 1, resolution, resolution, resolution).float()
+        return cls.from_density(sig.reshape(resolution, resolution, resolution), box)
+
+    @classmethod
+    def from_density(cls, density, box: float = SCENE_BOX):
+        """A grid from density already sampled on the lattice, (G, G, G) indexed [z, y, x]."""
+        vol = density[None, None].float()
         return cls(torch.cat([vol, F.max_pool3d(vol, 3, stride=1, padding=1)], 1), box)
 
     @property

@@ -89,6 +89,20 @@ def test_expression_blend_starts_at_zero_and_is_linear_per_name(tiny):
     one[0, 3] = 1.0
     torch.testing.assert_close(model.planes(ident, one) - plain.planes(plain.identity_features(latent), one),
                                ident.deltas[:, 3], atol=1e-5, rtol=1e-4)
+    # rendering (no gradients) sums only the names in use: the same planes
+    from core.model.networks import ExpressionBlend
+
+    sparse = torch.zeros_like(ex)
+    sparse[0, [2, 7]] = torch.tensor([0.4, -0.3])
+    planes = torch.randn(1, 3, cfg.plane_channels, 16, 16)
+    full = planes + torch.einsum("be,beplhw->bplhw", sparse, ident.deltas)
+    with torch.no_grad():
+        torch.testing.assert_close(ExpressionBlend.apply(planes, ident.deltas, sparse), full)
+        assert ExpressionBlend.apply(planes, ident.deltas, torch.zeros_like(ex)) is planes
+    # a fit moves weights that start at zero: with gradients every name gets one
+    weights = torch.zeros_like(ex, requires_grad=True)
+    ExpressionBlend.apply(planes, ident.deltas.detach(), weights).square().sum().backward()
+    assert (weights.grad.abs() > 0).all()
 
 
 def test_expression_change_term_sees_a_missing_change():
@@ -123,6 +137,34 @@ def test_expression_change_term_sees_a_missing_change():
     # outside the truth's dilated region the first mask does not see it; the union does
     assert float(truth_only) < 1e-6
     assert float(union) > 0.05
+
+
+def test_occlusion_far_past_the_sigmoid_still_learns(tiny):
+    """A shading pixel whose occlusion logit ran far out on the sigmoid's tail is black and
+    got no gradient from the image (head model v2.2's eyes: logits to -223). The lighting
+    residual clamps the logit with a straight-through gradient: the forward value stays
+    near what it was, and the image's gradient reaches the pixel."""
+    from core.model.networks import LightingResidual
+
+    model = NeuralHeadModel(ModelConfig.from_json(tiny))
+    residual = model.lighting_residual
+    far = torch.tensor(-223.0, requires_grad=True)
+    (2 * torch.sigmoid(far)).backward()
+    assert float(far.grad) == 0.0          # the plain sigmoid: stuck for good
+    n = 6
+    features = torch.zeros(n, model.cfg.shading_features)
+    normals = torch.nn.functional.normalize(torch.randn(n, 3), dim=-1)
+    with torch.no_grad():
+        residual.out.bias[0] = -223.0       # every pixel's occlusion logit far out
+    occlusion, _ = residual(features, normals, torch.zeros(9, 3))
+    b = LightingResidual.OCCLUSION_LOGIT_BOUND
+    assert torch.allclose(occlusion, torch.full_like(occlusion, 2 * torch.sigmoid(torch.tensor(-b)).item()))
+    occlusion.sum().backward()              # the gradient reaches the bias, with its sign
+    assert float(residual.out.bias.grad[0]) > 1e-3
+    with torch.no_grad():
+        residual.out.bias[0] = 0.5          # inside the bound: exactly the sigmoid
+    occlusion, _ = residual(features, normals, torch.zeros(9, 3))
+    assert torch.allclose(occlusion, torch.full_like(occlusion, 2 * torch.sigmoid(torch.tensor(0.5)).item()))
 
 
 def test_paired_training_and_partial_init(paired, tmp_path, tiny):
