@@ -241,20 +241,9 @@ class LightingResidual(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    # Occlusion logits are clamped to +-OCCLUSION_LOGIT_BOUND (occlusion 0.036..1.96) with a
-    # straight-through gradient. Past the bound the sigmoid's own gradient vanishes, and a
-    # pixel that went there never came back: head model v2.2's eye pixels sat at logits down
-    # to -223, shading exactly 0 and no gradient, so its eyes were black on every head.
-    # Clamped, the forward value barely changes (v2.2: at most 0.011 on any pixel, PSNR the
-    # same to 0.001 dB on ten held-out views) and the image's gradient still reaches it.
-    OCCLUSION_LOGIT_BOUND = 4.0
-
     def forward(self, features, normals, sh):
         """features (N, F), normals (N, 3), sh (9, 3) -> occlusion (N, 1), specular (N, 3)."""
         light = self.light(sh.reshape(1, 27))  # once per frame, not per pixel
         h = F.relu(self.surface(torch.cat([features, normals], dim=-1)) + light)
         o = self.out(h)
-        logit = o[:, :1]
-        b = self.OCCLUSION_LOGIT_BOUND
-        logit = logit + (logit.clamp(-b, b) - logit).detach()
-        return 2.0 * torch.sigmoid(logit), 0.25 * o[:, 1:]
+        return 2.0 * torch.sigmoid(o[:, :1]), 0.25 * o[:, 1:]

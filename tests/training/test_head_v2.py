@@ -139,34 +139,6 @@ def test_expression_change_term_sees_a_missing_change():
     assert float(union) > 0.05
 
 
-def test_occlusion_far_past_the_sigmoid_still_learns(tiny):
-    """A shading pixel whose occlusion logit ran far out on the sigmoid's tail is black and
-    got no gradient from the image (head model v2.2's eyes: logits to -223). The lighting
-    residual clamps the logit with a straight-through gradient: the forward value stays
-    near what it was, and the image's gradient reaches the pixel."""
-    from core.model.networks import LightingResidual
-
-    model = NeuralHeadModel(ModelConfig.from_json(tiny))
-    residual = model.lighting_residual
-    far = torch.tensor(-223.0, requires_grad=True)
-    (2 * torch.sigmoid(far)).backward()
-    assert float(far.grad) == 0.0          # the plain sigmoid: stuck for good
-    n = 6
-    features = torch.zeros(n, model.cfg.shading_features)
-    normals = torch.nn.functional.normalize(torch.randn(n, 3), dim=-1)
-    with torch.no_grad():
-        residual.out.bias[0] = -223.0       # every pixel's occlusion logit far out
-    occlusion, _ = residual(features, normals, torch.zeros(9, 3))
-    b = LightingResidual.OCCLUSION_LOGIT_BOUND
-    assert torch.allclose(occlusion, torch.full_like(occlusion, 2 * torch.sigmoid(torch.tensor(-b)).item()))
-    occlusion.sum().backward()              # the gradient reaches the bias, with its sign
-    assert float(residual.out.bias.grad[0]) > 1e-3
-    with torch.no_grad():
-        residual.out.bias[0] = 0.5          # inside the bound: exactly the sigmoid
-    occlusion, _ = residual(features, normals, torch.zeros(9, 3))
-    assert torch.allclose(occlusion, torch.full_like(occlusion, 2 * torch.sigmoid(torch.tensor(0.5)).item()))
-
-
 def test_paired_training_and_partial_init(paired, tmp_path, tiny):
     from core.checkpoint import save_checkpoint
 
