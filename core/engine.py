@@ -64,10 +64,27 @@ def select_device(preference: str = "auto") -> torch.device:
     return torch.device(pref)
 
 
+def _nbytes(value) -> int:
+    """Bytes held by the tensors in a cache entry (tensors, tuples, lists, dicts of them)."""
+    if isinstance(value, torch.Tensor):
+        return value.element_size() * value.nelement()
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    if hasattr(value, "volume"):  # a DensityGrid
+        return _nbytes(value.volume)
+    return 0
+
+
 class _LRU(OrderedDict):
-    def __init__(self, size: int):
+    """Least recently used first out, bounded by entries and by the bytes of their tensors
+    (the newest entry always stays)."""
+
+    def __init__(self, size: int, max_bytes: int | None = None):
         super().__init__()
         self.size = size
+        self.max_bytes = max_bytes
 
     def get(self, key, default=None):
         if key in self:
@@ -80,6 +97,13 @@ class _LRU(OrderedDict):
         self.move_to_end(key)
         while len(self) > self.size:
             self.popitem(last=False)
+        if self.max_bytes is not None:
+            while len(self) > 1 and sum(_nbytes(v) for v in self.values()) > self.max_bytes:
+                self.popitem(last=False)
+
+
+# Upper bound on the identity cache's tensors (the planes cache gets a quarter).
+CACHE_BYTES = 512 * 2 ** 20
 
 
 @dataclass
@@ -99,8 +123,11 @@ class InferenceEngine:
             p.requires_grad_(False)
         self.cfg = model.cfg
         self.prior = IdentityPrior(model.prior_mean.cpu().numpy(), model.prior_basis.cpu().numpy())
-        self._identity_cache = _LRU(cache_size)
-        self._planes_cache = _LRU(cache_size)
+        # An identity's cached features hold its per-name expression deltas: 28 MB with
+        # 64x64 planes, 113 MB with 128x128; the byte bound keeps a studio that browses
+        # many heads (the gallery, seeds, a video's frames) within a laptop's memory.
+        self._identity_cache = _LRU(cache_size, CACHE_BYTES)
+        self._planes_cache = _LRU(cache_size, CACHE_BYTES // 4)
         self._surface_cache = _LRU(4)
         self._lock = threading.RLock()
 

@@ -107,3 +107,25 @@ def test_sample_density_for_mesh_extraction(engine, state):
     pts = np.random.default_rng(0).uniform(-0.5, 0.5, size=(1000, 3))
     sigma = engine.sample_density(pts, state.identity, state.expression)
     assert sigma.shape == (1000,) and torch.isfinite(sigma).all() and (sigma >= 0).all()
+
+
+def test_identity_cache_is_bounded_by_bytes(tiny_model, monkeypatch):
+    """Each cached identity holds tensors (with per-name expression deltas, 28-113 MB on
+    real models); the cache drops the oldest when their bytes pass the budget, so
+    browsing many heads cannot grow memory without bound."""
+    import core.engine as engine_module
+    from core.engine import _nbytes
+
+    engine = InferenceEngine(tiny_model, "cpu")
+    one = engine.model.identity_features(torch.zeros(1, engine.cfg.latent_dim))
+    size = _nbytes(one)
+    assert size > 0
+    monkeypatch.setattr(engine_module, "CACHE_BYTES", int(2.5 * size))
+    engine = InferenceEngine(tiny_model, "cpu")
+    state = engine.default_state()
+    for seed in range(6):
+        engine.render(state.with_(identity=engine.sample_identity(seed)), "preview")
+    assert len(engine._identity_cache) == 2
+    assert sum(_nbytes(v) for v in engine._identity_cache.values()) <= 2.5 * size
+    # the most recent identity is the one kept warm
+    assert engine.sample_identity(5).key() in engine._identity_cache
