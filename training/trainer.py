@@ -59,6 +59,12 @@ class TrainConfig:
     weight_alpha: float = 0.5
     weight_code: float = 1e-4
     weight_region: float = 0.0        # extra RGB L1 on eyes, brows and mouth (datasets with landmarks)
+    # Stop, keeping the last checkpoint, when the silhouette falls apart: a checkpoint
+    # interval whose mean alpha error (unweighted) is over COLLAPSE_ALPHA_FLOOR and this many
+    # times the previous interval's. A 128x128-plane run at lr 5e-4 lost its head at step
+    # ~1,040 (alpha error 0.002 -> 0.3) and ran on for 1,400 steps, overwriting the last good
+    # checkpoint every 100. 0 turns the guard off.
+    collapse_guard: float = 10.0
     weight_change: float = 0.0        # expression-change loss on paired samples (datasets with view groups):
                                       # each batch item is then a (neutral, expression) pair of one view
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
@@ -174,6 +180,14 @@ def _model_config(value) -> ModelConfig:
         return ModelConfig.from_json(data)
     except (TypeError, ValueError) as e:
         raise ValueError(f"model: {str(e).splitlines()[0]}") from None
+
+
+# Mean alpha L1 below which a run is never called collapsed (a converged head: ~0.002).
+COLLAPSE_ALPHA_FLOOR = 0.05
+
+
+class TrainingCollapsed(RuntimeError):
+    """A run whose head fell apart; the last checkpoint before it is kept."""
 
 
 class Trainer:
@@ -400,7 +414,7 @@ class Trainer:
                 previous[sig] = signal.signal(sig, self._request_stop)
             except ValueError:  # not the main thread
                 pass
-        start, logs = time.time(), {}
+        start, logs, alpha_errors = time.time(), {}, []
         bar = tqdm(total=self.cfg.steps, initial=self.step, unit="step", desc="train",
                    disable=not progress or self.rank != 0)
         monitor = TrainingMonitor(self) if self.rank == 0 else None
@@ -411,7 +425,11 @@ class Trainer:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}", res=self.cfg.stage(self.step - 1)[0])
                 if monitor is not None:
                     monitor.after_step(logs)
+                if "alpha" in logs and self.cfg.weight_alpha > 0:
+                    alpha_errors.append(logs["alpha"] / self.cfg.weight_alpha)
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                    self._check_collapse(alpha_errors)
+                    alpha_errors = []
                     self.save()
             if self.stop_requested:
                 self.save()
@@ -422,6 +440,20 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return {"step": self.step, "seconds": time.time() - start, **logs}
+
+    def _check_collapse(self, alpha_errors: list):
+        if not alpha_errors:
+            return
+        mean = float(np.mean(alpha_errors))
+        before = getattr(self, "_interval_alpha_error", None)
+        self._interval_alpha_error = mean
+        guard = self.cfg.collapse_guard
+        if guard > 0 and before is not None and mean > COLLAPSE_ALPHA_FLOOR and mean > guard * before:
+            last = self.step - len(alpha_errors)
+            raise TrainingCollapsed(
+                f"step {self.step}: the head is falling apart (alpha error {mean:.3f} over the last "
+                f"{len(alpha_errors)} steps, {before:.4f} before); the checkpoint of step {last} is kept: "
+                f"lower lr and --resume (collapse_guard=0 turns this check off)")
 
     def _request_stop(self, *_):
         self.stop_requested = True

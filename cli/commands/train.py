@@ -2,6 +2,7 @@
 (training/trainer.py). Data parallel: `torchrun --nproc_per_node 2 -m cli train ...`."""
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from training.trainer import Trainer, TrainConfig
+    from training.trainer import Trainer, TrainConfig, TrainingCollapsed
 
     try:
         cfg = TrainConfig.from_file(args.config, args.set or ())
@@ -55,7 +56,11 @@ def run(args) -> int:
                            f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})") from None
     if trainer.step:
         print(f"resuming {args.out} at step {trainer.step}")
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    except TrainingCollapsed as e:
+        print(f"{args.out}: {e}", file=sys.stderr)
+        return 1
     if trainer.world > 1:
         import torch.distributed as dist
 

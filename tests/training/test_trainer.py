@@ -68,6 +68,36 @@ def test_resume_is_exact(dataset, tmp_path):
     torch.testing.assert_close(straight.codes, resumed.codes)
 
 
+def test_a_collapsing_run_stops_and_keeps_its_last_good_checkpoint(dataset, tmp_path):
+    """When the silhouette falls apart (the alpha error jumps far above the previous
+    checkpoint interval's), the run stops before overwriting the last good checkpoint."""
+    from safetensors import safe_open
+
+    from training.trainer import TrainingCollapsed
+
+    t = Trainer(config(steps=8, checkpoint_every=2), dataset, tmp_path / "run")
+    real_step = t.train_step
+
+    def step():
+        logs = real_step()
+        if t.step > 4:  # the head vanishes after step 4
+            logs["alpha"] = 0.3 * t.cfg.weight_alpha
+        else:
+            logs["alpha"] = 0.002 * t.cfg.weight_alpha
+        return logs
+
+    t.train_step = step
+    with pytest.raises(TrainingCollapsed, match="step 6: the head is falling apart.*checkpoint of step 4 is kept"):
+        t.run(progress=False)
+    with safe_open(str(tmp_path / "run" / "checkpoint.safetensors"), framework="pt") as f:
+        assert f.metadata()["step"] == "4"
+    # off: the same run goes to the end
+    t = Trainer(config(steps=8, checkpoint_every=2, collapse_guard=0.0), dataset, tmp_path / "off")
+    real_step = t.train_step
+    t.train_step = step
+    assert t.run(progress=False)["step"] == 8
+
+
 def test_stages_and_learning_rate_schedule():
     cfg = config(steps=100, coarse_steps=30, coarse_resolution=4, sampler="band", lr_schedule="cosine", lr_final=0.1)
     res, plan = cfg.stage(29)
