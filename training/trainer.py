@@ -50,6 +50,12 @@ class TrainConfig:
     lr_schedule: str = "constant"     # constant | cosine (down to lr_final x the rate at the last step)
     lr_final: float = 0.1
     checkpoint_every: int = 100
+    # Stop, keeping the last checkpoint, when the silhouette falls apart: a checkpoint
+    # interval whose mean alpha error (unweighted) is over COLLAPSE_ALPHA_FLOOR and this many
+    # times the previous interval's. A 128x128-plane run at lr 5e-4 lost its head at step
+    # ~1,040 (alpha error 0.002 -> 0.3) and ran on for 1,400 steps, overwriting the last good
+    # checkpoint every 100. 0 turns the guard off.
+    collapse_guard: float = 10.0
     log_every: int = 25               # TensorBoard scalars (RUN/tb); 0: none
     sample_every: int = 250           # sample renders: TensorBoard image grid + RUN/samples/*.png; 0: none
     seed: int = 0
@@ -59,12 +65,6 @@ class TrainConfig:
     weight_alpha: float = 0.5
     weight_code: float = 1e-4
     weight_region: float = 0.0        # extra RGB L1 on eyes, brows and mouth (datasets with landmarks)
-    # Stop, keeping the last checkpoint, when the silhouette falls apart: a checkpoint
-    # interval whose mean alpha error (unweighted) is over COLLAPSE_ALPHA_FLOOR and this many
-    # times the previous interval's. A 128x128-plane run at lr 5e-4 lost its head at step
-    # ~1,040 (alpha error 0.002 -> 0.3) and ran on for 1,400 steps, overwriting the last good
-    # checkpoint every 100. 0 turns the guard off.
-    collapse_guard: float = 10.0
     weight_change: float = 0.0        # expression-change loss on paired samples (datasets with view groups):
                                       # each batch item is then a (neutral, expression) pair of one view
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
@@ -249,6 +249,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step = 0
         self.stop_requested = False
+        self.interval_alpha_error = None  # mean alpha error of the last checkpoint interval (collapse_guard)
         if resume and self.checkpoint_path.exists():
             self._load()
 
@@ -445,8 +446,7 @@ class Trainer:
         if not alpha_errors:
             return
         mean = float(np.mean(alpha_errors))
-        before = getattr(self, "_interval_alpha_error", None)
-        self._interval_alpha_error = mean
+        before, self.interval_alpha_error = self.interval_alpha_error, mean
         guard = self.cfg.collapse_guard
         if guard > 0 and before is not None and mean > COLLAPSE_ALPHA_FLOOR and mean > guard * before:
             last = self.step - len(alpha_errors)

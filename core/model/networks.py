@@ -129,7 +129,7 @@ def lattice_triplane_features(planes, resolution: int, box: float = 0.5, plane_b
     """Features (G, G, G, C), indexed [z, y, x], at the lattice linspace(-box, box, G)^3:
     what sample_triplanes gives at those points, from three separable resamplings of the
     planes instead of 3 G^3 bilinear lookups (the occupancy grid every expression change
-    rebuilds: 7.6 -> ~3 ms at G = 24 on a 2-core CPU)."""
+    rebuilds, G = 24: 5.9 -> 3.7 ms on one CPU thread)."""
     m = _lattice_weights(resolution, planes.shape[-1], box, plane_box, planes)
     xy, xz, zy = (torch.einsum("ih,chw,jw->ijc", m, p, m) for p in planes)  # [y,x], [z,x], [y,z]
     return xy[None] + xz[:, None] + zy.transpose(0, 1)[:, :, None]
