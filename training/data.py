@@ -28,6 +28,7 @@ class Sample:
     expression: np.ndarray     # (E,) in the model's name order
     identity: int              # dense index 0..n_identities-1
     albedo: np.ndarray | None = None   # premultiplied by alpha, like the passes on disk
+    shading: np.ndarray | None = None  # diffuse shading (irradiance x visibility), premultiplied, clipped to 1
     normal: np.ndarray | None = None   # unit normal x alpha
     alpha: np.ndarray | None = None
     group: str | None = None           # samples of one group differ only in expression
@@ -117,7 +118,7 @@ class HeadDataset:
             ex = Expression.from_dict(meta.get("expression", {}).get(name, {}), names, strict=False).values
             stem = Path(name).stem
             passes = {}
-            for key in ("albedo", "normal", "alpha"):
+            for key in ("albedo", "shading", "normal", "alpha"):
                 pp = self.folder / "passes" / f"{stem}_{key}.png"
                 if pp.exists():
                     passes[key] = self._load(pp, size, gray=(key == "alpha"))
@@ -158,7 +159,7 @@ class HeadDataset:
         import torch.nn.functional as F
 
         out = {}
-        for key in ("image", "albedo", "normal", "alpha", "region"):
+        for key in ("image", "albedo", "shading", "normal", "alpha", "region"):
             value = getattr(sample, key)
             if value is None:
                 continue

@@ -1,6 +1,6 @@
 """The reconstruction objective shared by training and identity fitting: render a labelled
 view with a given identity code, compare it with the view's image and whatever passes the
-dataset has (alpha, albedo, normal)."""
+dataset has (alpha, albedo, shading, normal)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ class LossWeights:
     normal: float = 0.2
     alpha: float = 0.5
     region: float = 0.0     # extra RGB L1 over the eyes, brows and mouth (mean over those pixels)
+    shading: float = 0.0    # L1 on the diffuse shading (irradiance x occlusion) against the dataset's
+                            # shading pass: says which part of a dark pixel is light and which albedo
 
 
 def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None,
@@ -60,6 +62,8 @@ def reconstruction_terms(rendered, target: dict, weights: LossWeights) -> dict:
         terms["alpha"] = weights.alpha * (a - a_gt).abs().mean()
         if "albedo" in target:
             terms["albedo"] = weights.albedo * (g.albedo - target["albedo"]).abs().mean()
+        if weights.shading > 0 and "shading" in target:  # the pass is premultiplied and clipped to 1
+            terms["shading"] = weights.shading * ((frame.shading * a).clamp(0.0, 1.0) - target["shading"]).abs().mean()
         if "normal" in target:  # n x alpha
             terms["normal"] = weights.normal * (surface.normal * a - target["normal"]).abs().mean()
         if weights.region > 0 and "region" in target:

@@ -65,6 +65,8 @@ class TrainConfig:
     weight_alpha: float = 0.5
     weight_code: float = 1e-4
     weight_region: float = 0.0        # extra RGB L1 on eyes, brows and mouth (datasets with landmarks)
+    weight_shading: float = 0.0       # L1 on the diffuse shading (datasets with a shading pass: the
+                                      # synthetic engine's); without it a dark eye can be learned as shadow
     weight_change: float = 0.0        # expression-change loss on paired samples (datasets with view groups):
                                       # each batch item is then a (neutral, expression) pair of one view
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
@@ -159,7 +161,7 @@ class TrainConfig:
     @property
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.weight_rgb, self.weight_albedo, self.weight_normal, self.weight_alpha,
-                           self.weight_region)
+                           self.weight_region, self.weight_shading)
 
     def lr_factor(self, step: int) -> float:
         if self.lr_schedule == "constant":

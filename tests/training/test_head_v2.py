@@ -204,3 +204,32 @@ def test_focus_expressions_draw_their_pairs_more_often(paired, tmp_path, tiny):
         Trainer(TrainConfig(**base, focus_expressions="wink"), paired, tmp_path / "bad")
     with pytest.raises(ValueError, match="focus_weight"):
         TrainConfig.from_file(None, ["focus_weight=0"])
+
+
+def test_shading_pass_supervises_the_lighting_residual(paired, tiny):
+    """The engine's shading pass (irradiance x visibility) reaches the loss and, through it,
+    the occlusion the lighting residual predicts: a dark eye can no longer be learned as a
+    shadow while the engine says the eye is lit."""
+    from core.model.head import SamplingPlan
+    from training.losses import LossWeights, reconstruction_terms, render_sample
+
+    ds = HeadDataset(paired, 16, DEFAULT_EXPRESSION_NAMES)
+    sample = ds.samples[0]
+    assert sample.shading is not None and sample.shading.shape == (16, 16, 3)
+    # premultiplied like the other passes: nothing outside the head
+    assert float(sample.shading[sample.alpha < 0.01].max(initial=0.0)) < 0.02
+    assert float(sample.shading[sample.alpha > 0.99].mean()) > 0.2
+    torch.manual_seed(0)
+    model = NeuralHeadModel(ModelConfig(**dict(tiny, superres_factor=2)))
+    code = torch.zeros(model.cfg.latent_dim)
+    target = ds.targets(sample, 8)
+    assert target["shading"].shape == (8, 8, 3)
+    rendered = render_sample(model, code, sample, 4, SamplingPlan(band_samples=8))
+    assert "shading" not in reconstruction_terms(rendered, target, LossWeights())  # off by default
+    terms = reconstruction_terms(rendered, target, LossWeights(shading=1.0))
+    assert float(terms["shading"].detach()) > 0
+    # the residual's output layer starts at zero (occlusion 1): its occlusion row learns from the term
+    terms["shading"].backward()
+    grad = model.lighting_residual.out.weight.grad
+    assert grad is not None and float(grad[0].abs().sum()) > 0
+    assert float(grad[1:].abs().sum()) == 0.0  # specular is not in the shading
