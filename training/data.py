@@ -70,7 +70,9 @@ def face_region_mask(landmarks, image_size: int, size: int, parts=EYE_REGIONS + 
 
 
 class HeadDataset:
-    def __init__(self, folder, size: int, expression_names):
+    def __init__(self, folder, size: int, expression_names, shading: bool = False):
+        """shading: also load the shading passes (only the shading loss reads them; a
+        2,400-view set's take ~1.9 GB at 256 px)."""
         import cv2
 
         self.folder = Path(folder)
@@ -118,7 +120,7 @@ class HeadDataset:
             ex = Expression.from_dict(meta.get("expression", {}).get(name, {}), names, strict=False).values
             stem = Path(name).stem
             passes = {}
-            for key in ("albedo", "shading", "normal", "alpha"):
+            for key in ("albedo", "shading", "normal", "alpha") if shading else ("albedo", "normal", "alpha"):
                 pp = self.folder / "passes" / f"{stem}_{key}.png"
                 if pp.exists():
                     passes[key] = self._load(pp, size, gray=(key == "alpha"))

@@ -198,7 +198,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.model_cfg = cfg.model
         size = cfg.neural_resolution * self.model_cfg.superres_factor
-        self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names)
+        self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names, shading=cfg.weight_shading > 0)
         self.rank, self.world = _init_distributed()
         self.device = _training_device(cfg.device)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank

@@ -148,7 +148,8 @@ def test_paired_training_and_partial_init(paired, tmp_path, tiny):
     save_checkpoint(v1, path, {})
     v2 = dict(tiny, superres_factor=4, superres_layers=2, expression_blend=True)
     base = dict(steps=2, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
-                log_every=0, sample_every=0, model=v2, init=str(path), weight_change=1.0, weight_region=1.0)
+                log_every=0, sample_every=0, model=v2, init=str(path), weight_change=1.0, weight_region=1.0,
+                weight_shading=1.0)
     with pytest.raises(ValueError, match="architecture differs"):
         Trainer(TrainConfig(**base), paired, tmp_path / "strict")
     t = Trainer(TrainConfig(**base, init_partial=True), paired, tmp_path / "run")
@@ -157,7 +158,7 @@ def test_paired_training_and_partial_init(paired, tmp_path, tiny):
     assert "superres.conv2.weight" in t.init_report["tensors_fresh"]
     assert not state["expression_blend.out.weight"].any()
     logs = t.train_step()
-    assert logs["change"] > 0 and "region" in logs
+    assert logs["change"] > 0 and "region" in logs and logs["shading"] > 0
     with pytest.raises(ValueError, match="view groups"):
         unpaired = tmp_path / "unpaired"
         assert main(["synth", "--identities", "1", "--views-per-identity", "2", "--res", "32", "--passes",
@@ -213,7 +214,8 @@ def test_shading_pass_supervises_the_lighting_residual(paired, tiny):
     from core.model.head import SamplingPlan
     from training.losses import LossWeights, reconstruction_terms, render_sample
 
-    ds = HeadDataset(paired, 16, DEFAULT_EXPRESSION_NAMES)
+    assert HeadDataset(paired, 16, DEFAULT_EXPRESSION_NAMES).samples[0].shading is None  # only when asked
+    ds = HeadDataset(paired, 16, DEFAULT_EXPRESSION_NAMES, shading=True)
     sample = ds.samples[0]
     assert sample.shading is not None and sample.shading.shape == (16, 16, 3)
     # premultiplied like the other passes: nothing outside the head
