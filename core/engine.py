@@ -255,7 +255,8 @@ class InferenceEngine:
         t = time.perf_counter()
         origins, dirs = generate_rays(state.camera.to_camera(), res, res, device=self.device)
         with torch.no_grad(), self._autocast():
-            g = self.model.render_gbuffer(planes, origins, dirs, res, res, plan, grid)
+            ex = torch.as_tensor(expression.values, dtype=torch.float32, device=self.device)[None]
+            g = self.model.render_gbuffer(planes, origins, dirs, res, res, plan, grid, expression=ex)
         g = GBuffer(*(x.float() for x in (g.albedo, g.normal, g.features, g.alpha, g.depth)))
         timings["march+superres"] = (time.perf_counter() - t) * 1e3
         return g

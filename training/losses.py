@@ -29,6 +29,14 @@ def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, gene
     when the caller already has them (several expressions of one head). `sh_scale` (3,):
     a per-channel factor on the sample's SH label. `camera_correction` (4,): a small
     correction of the sample's camera (training/view_refine.py)."""
+    low, depth = march_sample(model, code, sample, resolution, plan, generator, ident, camera_correction)
+    return finish_sample(model, low, depth, sample, sh_scale)
+
+
+def march_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None,
+                 camera_correction=None):
+    """The first half of render_sample: the view's G-buffer at the neural resolution
+    (model.march_gbuffer's (low, depth))."""
     device = code.device
     ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
     if ident is None:
@@ -40,7 +48,15 @@ def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, gene
         from training.view_refine import corrected_rays
 
         o, d = corrected_rays(sample.camera, resolution, camera_correction, device)
-    g = model.render_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
+    return model.march_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
+
+
+def finish_sample(model, low, depth, sample, sh_scale=None):
+    """The second half of render_sample: super-resolution of a marched G-buffer, then shading
+    under the sample's light -> (G-buffer, straight surface, frame over black)."""
+    device = low.device
+    ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
+    g = model.upsample_gbuffer(low, depth, ex)
     surface = model.surface(g)
     sh = torch.as_tensor(sample.sh, dtype=torch.float32, device=device)
     if sh_scale is not None:

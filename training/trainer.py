@@ -15,7 +15,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,8 @@ from core.identity import IdentityPrior
 from core.model.config import ModelConfig
 from core.model.head import NeuralHeadModel, SamplingPlan
 from training.data import HeadDataset
-from training.losses import LossWeights, expression_change_term, reconstruction_terms, render_sample
+from training.losses import (LossWeights, expression_change_term, finish_sample, march_sample, reconstruction_terms,
+                             render_sample)
 from training.monitor import TrainingMonitor
 from training.overrides import apply_overrides, check_value, field_types
 
@@ -85,7 +86,10 @@ class TrainConfig:
                                       # decoder; a fine-tune on one person keeps the rest of the prior) |
                                       # personal (pti + the super-resolution and the lighting residual: one
                                       # person's detail and shading; the expression blend stays: tuned on
-                                      # tracked labels it lost per-name correlation, 0.31 -> 0.20)
+                                      # tracked labels it lost per-name correlation, 0.31 -> 0.20) |
+                                      # superres (only the 2D super-resolution: the field and the codes
+                                      # are frozen, so every view's marched G-buffer is computed once and
+                                      # kept; a step then costs the 2D network alone)
     code_steps: int = 0               # the first steps move only the identity codes (and the light scale):
                                       # a new person is first found inside the model's identity space
     learn_light_scale: bool = False   # learn one per-channel scale on the dataset's SH labels (prepare's
@@ -140,8 +144,11 @@ class TrainConfig:
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
         if cfg.change_mask not in ("truth", "union"):
             raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use truth or union")
-        if cfg.tune not in ("all", "pti", "personal"):
-            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti or personal")
+        if cfg.tune not in ("all", "pti", "personal", "superres"):
+            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti, personal or superres")
+        if cfg.tune == "superres" and (cfg.refine_cameras or cfg.refine_expressions or cfg.code_steps):
+            raise ValueError(f"{path or 'config'}: tune superres keeps every view's marched G-buffer: "
+                             "it cannot refine cameras or expressions or move codes (code_steps)")
         if cfg.code_steps < 0 or cfg.code_steps >= max(cfg.steps, 1):
             raise ValueError(f"{path or 'config'}: code_steps {cfg.code_steps}: at least 0 and fewer than steps")
         if not (cfg.focus_weight > 0 and math.isfinite(cfg.focus_weight)):
@@ -221,6 +228,8 @@ class Trainer:
             self.tuned_names = pti_parameter_names(self.model, superres=cfg.tune == "personal")
             if cfg.tune == "personal":
                 self.tuned_names += [n for n in named if n.startswith("lighting_residual.")]
+        elif cfg.tune == "superres":
+            self.tuned_names = [n for n in named if n.startswith("superres.")]
         else:
             self.tuned_names = list(named)
         for name, p in named.items():
@@ -238,6 +247,7 @@ class Trainer:
         self._label_moments = (torch.zeros_like(self.label_corrections), torch.zeros_like(self.label_corrections),
                                torch.zeros(len(self.data), device=self.device))
         self.sample_index = {s.name: i for i, s in enumerate(self.data.samples)}
+        self._marched = {}  # tune superres: sample index -> its marched G-buffer (low, depth)
         self._label_rows: dict[int, torch.Tensor] = {}
         self.opt = torch.optim.Adam([{"params": [named[n] for n in self.tuned_names], "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr},
@@ -277,8 +287,22 @@ class Trainer:
             sh = row[CORRECTION_SIZE:CORRECTION_SIZE + 27].reshape(9, 3) if self.cfg.refine_lights else None
             ex = row[CORRECTION_SIZE + 27:] if self.cfg.refine_expressions else None
             sample = relabelled(sample, sh_delta=sh, expression_delta=ex)
+        if self.cfg.tune == "superres":
+            return finish_sample(self.model, *self._marched_gbuffer(sample, resolution, plan), sample, scale)
         return render_sample(self.model, self.codes[sample.identity], sample, resolution, plan, self.gen, ident,
                              sh_scale=scale, camera_correction=camera)
+
+    def _marched_gbuffer(self, sample, resolution: int, plan: SamplingPlan):
+        """tune superres: the sample's G-buffer at the neural resolution, marched once without
+        jitter (the field and the codes do not move) and kept (64 x 64: 0.25 MB a view)."""
+        i = self.sample_index[sample.name]
+        hit = self._marched.get(i)
+        if hit is None or hit[0].shape[-1] != resolution:
+            with torch.no_grad():
+                hit = march_sample(self.model, self.codes[sample.identity].detach(), sample, resolution,
+                                   replace(plan, jitter=False))
+            self._marched[i] = hit
+        return hit
 
     def _step_labels(self):
         """Adam on the label corrections of the samples this step saw (lazy: the other rows
@@ -320,8 +344,10 @@ class Trainer:
         cfg = self.cfg
         resolution, plan = cfg.stage(self.step)
         rendered, targets, total, logs = [], [], 0.0, {}
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            ident = self.model.identity_features(self.codes[neutral.identity][None])  # one synthesis per pair
+        ident = None
+        if self.cfg.tune != "superres":   # (tune superres marches nothing after the first visit)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                ident = self.model.identity_features(self.codes[neutral.identity][None])  # one synthesis per pair
         for sample in (neutral, expressive):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 r = self.render(sample, resolution, plan, ident)
@@ -372,7 +398,8 @@ class Trainer:
             idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
         weights_train = self.step >= self.cfg.code_steps
-        for group, base in zip(self.opt.param_groups, (self.cfg.lr if weights_train else 0.0, self.cfg.code_lr,
+        code_lr = 0.0 if self.cfg.tune == "superres" else self.cfg.code_lr  # marched G-buffers are kept
+        for group, base in zip(self.opt.param_groups, (self.cfg.lr if weights_train else 0.0, code_lr,
                                                        self.cfg.code_lr if self.cfg.learn_light_scale else 0.0)):
             group["lr"] = base * factor
         named = dict(self.model.named_parameters())

@@ -255,7 +255,7 @@ class _Fitter:
             with torch.no_grad():
                 grid = m.density_grid(planes.detach())
         g = m.render_gbuffer(planes, o, d, self.s.neural_resolution, self.s.neural_resolution, self.plan, grid,
-                             generator=self.gen)
+                             generator=self.gen, expression=self.expression()[None])
         surface = m.surface(g)
         frame = m.shade(surface, self.sh, (1.0, 1.0, 1.0))
         return frame, g.alpha, rot, origin

@@ -36,6 +36,10 @@ class ModelConfig:
     superres_factor: int = 2
     superres_channels: int = 32
     superres_layers: int = 1         # hidden 3x3 conv layers of the super-resolution network
+    # The super-resolution also reads the expression weights (v2.4, FiLM on its hidden layers):
+    # an eyelid is finer than the neural resolution, so the 2D network draws it where the
+    # G-buffer says the eye is.
+    superres_expression: bool = False
     # Linear expression blend in tri-plane space (v2): planes += sum_k e_k * delta_k(identity),
     # one identity-dependent delta plane per expression name, cached per identity, so every
     # name has its own learnable effect and an expression change is a weighted sum.

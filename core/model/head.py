@@ -85,7 +85,7 @@ class NeuralHeadModel(nn.Module):
         self.decoder = Decoder(cfg)
         self.gbuffer_channels = 3 + 3 + cfg.shading_features + 1
         self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels,
-                                        cfg.superres_layers)
+                                        cfg.superres_layers, cfg.num_expressions if cfg.superres_expression else 0)
         self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
         self.lighting_residual = LightingResidual(cfg)
         self.renderer = VolumeRenderer(6 + cfg.shading_features, cfg.density_grid_resolution)
@@ -146,18 +146,37 @@ class NeuralHeadModel(nn.Module):
         return self.renderer.march(self.field(planes), lambda p: self.sample_density(p, planes), origins, dirs,
                                    plan, grid, chunk, generator)
 
-    def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
-                       grid: DensityGrid | None = None, generator=None) -> GBuffer:
-        """Low-res march then super-resolution: the unshaded G-buffer at the output size."""
+    def march_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
+                      grid: DensityGrid | None = None, generator=None):
+        """The G-buffer at the neural resolution, as marched: (1, 6+F+1, H, W) premultiplied
+        [albedo, normal, features, alpha], and depth x alpha (H, W)."""
         out, alpha, depth = self.march(planes, origins, dirs, plan, grid, generator=generator)
-        f = self.cfg.shading_features
         low = torch.cat([out, alpha[:, None]], -1).reshape(height, width, -1).permute(2, 0, 1)[None]
-        high = self.superres(low)[0].permute(1, 2, 0)
+        return low, depth.reshape(height, width)
+
+    def upsample_gbuffer(self, low, depth, expression=None) -> GBuffer:
+        """Super-resolution of a marched G-buffer to the output size. `expression` (1, E):
+        the weights it was rendered with, for a model whose super-resolution reads them."""
+        condition = None
+        if self.cfg.superres_expression:
+            if expression is None:
+                raise ValueError("this model's super-resolution reads the expression: pass it")
+            condition = torch.as_tensor(expression, dtype=low.dtype, device=low.device).reshape(1, -1)
+        high = self.superres(low, condition)[0].permute(1, 2, 0)
+        f = self.cfg.shading_features
         s = self.cfg.superres_factor
-        d_high = F.interpolate(depth.reshape(1, 1, height, width), scale_factor=s, mode="bilinear",
-                               align_corners=False)[0, 0] if s > 1 else depth.reshape(height, width)
+        h, w = depth.shape
+        d_high = F.interpolate(depth.reshape(1, 1, h, w), scale_factor=s, mode="bilinear",
+                               align_corners=False)[0, 0] if s > 1 else depth
         a_high = high[..., 6 + f].clamp(0.0, 1.0)
         return GBuffer(high[..., 0:3], high[..., 3:6], high[..., 6:6 + f], a_high, d_high)
+
+    def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
+                       grid: DensityGrid | None = None, generator=None, expression=None) -> GBuffer:
+        """Low-res march then super-resolution: the unshaded G-buffer at the output size.
+        `expression` (1, E): the weights the planes were made with (see upsample_gbuffer)."""
+        low, depth = self.march_gbuffer(planes, origins, dirs, height, width, plan, grid, generator)
+        return self.upsample_gbuffer(low, depth, expression)
 
     # -- shading -----------------------------------------------------------------------------
     def surface(self, g: GBuffer) -> "Surface":

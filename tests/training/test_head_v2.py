@@ -235,3 +235,76 @@ def test_shading_pass_supervises_the_lighting_residual(paired, tiny):
     grad = model.lighting_residual.out.weight.grad
     assert grad is not None and float(grad[0].abs().sum()) > 0
     assert float(grad[1:].abs().sum()) == 0.0  # specular is not in the shading
+
+
+def test_superres_grown_to_read_the_expression_starts_where_it_was(paired, tmp_path, tiny):
+    """v2.4: the super-resolution also reads the expression weights (FiLM). A model grown
+    from one without (init_partial: the modulation and added layers start at zero) renders
+    the same G-buffer; once its new weights move, the expression changes the 2D output, and
+    a model that reads it refuses to render without it."""
+    from core.checkpoint import save_checkpoint
+
+    torch.manual_seed(2)
+    old_cfg = dict(tiny, superres_factor=2, superres_layers=2, expression_blend=True)
+    old = NeuralHeadModel(ModelConfig(**old_cfg))
+    with torch.no_grad():   # a trained network: nothing at zero
+        for p in old.superres.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(old, path, {})
+    grown_cfg = dict(old_cfg, superres_layers=4, superres_expression=True)
+    t = Trainer(TrainConfig(steps=1, batch=1, neural_resolution=4, sampler="band", band_samples=8,
+                            checkpoint_every=100, log_every=0, sample_every=0, model=grown_cfg, init=str(path),
+                            init_partial=True), paired, tmp_path / "grown")
+    new = t.model
+    assert {n for n in t.init_report["tensors_fresh"]} == {
+        "superres.film.weight", "superres.film.bias", "superres.body.1.weight", "superres.body.1.bias",
+        "superres.body.2.weight", "superres.body.2.bias"}
+    low, depth = torch.randn(1, old.gbuffer_channels, 6, 6), torch.rand(6, 6)
+    blink = torch.zeros(1, old.cfg.num_expressions)
+    blink[0, list(DEFAULT_EXPRESSION_NAMES).index("eyeBlinkLeft")] = 1.0
+    with torch.no_grad():
+        before = old.upsample_gbuffer(low, depth)
+        for ex in (torch.zeros_like(blink), blink):
+            torch.testing.assert_close(new.upsample_gbuffer(low, depth, ex).albedo, before.albedo)
+        new.superres.film.weight.normal_(0, 0.5)
+        neutral = new.upsample_gbuffer(low, depth, torch.zeros_like(blink)).albedo
+        blinked = new.upsample_gbuffer(low, depth, blink).albedo
+    assert float((blinked - neutral).abs().max()) > 1e-3
+    with pytest.raises(ValueError, match="reads the expression"):
+        new.upsample_gbuffer(low, depth)
+
+
+def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(paired, tmp_path, tiny):
+    from core.model.head import SamplingPlan
+    from training.losses import march_sample
+
+    model = dict(tiny, superres_factor=2, superres_layers=2, superres_expression=True, expression_blend=True)
+    base = dict(steps=3, batch=2, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                log_every=0, sample_every=0, model=model, weight_change=1.0, lr=1e-2, code_lr=1e-2)
+    with pytest.raises(ValueError, match="tune superres"):
+        TrainConfig.from_file(None, ["tune=superres", "refine_cameras=true"])
+    t = Trainer(TrainConfig(**base, tune="superres"), paired, tmp_path / "sr")
+    assert t.tuned_names and all(n.startswith("superres.") for n in t.tuned_names)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    codes = t.codes.detach().clone()
+    calls = []
+    import training.trainer as trainer_module
+
+    real = trainer_module.march_sample
+    trainer_module.march_sample = lambda *a, **k: calls.append(a[2].name) or real(*a, **k)
+    try:
+        for _ in range(3):
+            t.train_step()
+    finally:
+        trainer_module.march_sample = real
+    assert calls and len(calls) == len(set(calls)) == len(t._marched)   # each view marched once
+    after = t.model.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("superres.") for k in moved)
+    torch.testing.assert_close(t.codes.detach(), codes)
+    # the kept G-buffer is the one the frozen field marches (no jitter)
+    i, (low, depth) = next(iter(t._marched.items()))
+    s = t.data.samples[i]
+    fresh, _ = march_sample(t.model, t.codes[s.identity].detach(), s, 4, SamplingPlan(band_samples=8))
+    torch.testing.assert_close(low, fresh)
