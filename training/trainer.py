@@ -79,6 +79,8 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)  # the architecture; in JSON an object of
                                       # ModelConfig settings (the rest default); --set model.KEY=VALUE
     init: str = ""                    # start from this head model's weights (same architecture)
+    model_from_init: bool = False     # the architecture is `init`'s, whatever `model` says (a fine-tune of
+                                      # whichever model the user opened: the personal recipe)
     init_partial: bool = False        # init from a model of another architecture: take the tensors whose
                                       # name and shape match, build the rest fresh (listed in the log)
     tune: str = "all"                 # which weights train: all | pti (the layers photo fitting's pivotal
@@ -204,6 +206,12 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.model_cfg = cfg.model
+        if cfg.model_from_init:
+            if not cfg.init:
+                raise ValueError("model_from_init: the config names no `init` model")
+            from core.checkpoint import read_checkpoint_info
+
+            self.model_cfg = ModelConfig.from_json(read_checkpoint_info(_model_path(cfg.init))["config"])
         size = cfg.neural_resolution * self.model_cfg.superres_factor
         self.data = HeadDataset(data_dir, size, self.model_cfg.expression_names, shading=cfg.weight_shading > 0)
         self.rank, self.world = _init_distributed()

@@ -308,3 +308,23 @@ def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(pair
     s = t.data.samples[i]
     fresh, _ = march_sample(t.model, t.codes[s.identity].detach(), s, 4, SamplingPlan(band_samples=8))
     torch.testing.assert_close(low, fresh)
+
+
+def test_model_from_init_fine_tunes_whichever_architecture_it_is_given(paired, tmp_path, tiny):
+    """The personal recipe names no architecture: it fine-tunes the model the user opened,
+    and the bundled model's architecture changes between versions (v2.4 broke a recipe that
+    spelled out v2.3's)."""
+    from core.checkpoint import save_checkpoint
+
+    arch = dict(tiny, superres_factor=2, superres_layers=3, superres_expression=True, expression_blend=True)
+    path = tmp_path / "opened.safetensors"
+    save_checkpoint(NeuralHeadModel(ModelConfig(**arch)), path, {})
+    base = dict(steps=1, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                log_every=0, sample_every=0, init=str(path))
+    with pytest.raises(ValueError, match="architecture differs"):
+        Trainer(TrainConfig(**base, model=tiny), paired, tmp_path / "strict")
+    t = Trainer(TrainConfig(**base, model=tiny, model_from_init=True), paired, tmp_path / "run")
+    assert t.model.cfg == ModelConfig(**arch)
+    assert t.train_step()["rgb"] > 0
+    with pytest.raises(ValueError, match="no `init`"):
+        Trainer(TrainConfig(**dict(base, init=""), model_from_init=True), paired, tmp_path / "none")
