@@ -180,7 +180,6 @@ class SuperResolution(nn.Module):
     def __init__(self, channels: int, factor: int, hidden: int, layers: int = 1, conditions: int = 0):
         super().__init__()
         self.factor = factor
-        self.layers = layers
         self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1)
         # extra hidden layers (v2 models): a wider receptive field to place sub-pixel detail.
         # Residual and starting at zero, so a model grown by more layers renders as before.
@@ -207,7 +206,7 @@ class SuperResolution(nn.Module):
             if condition is None or condition.shape[-1] != self.film.in_features:
                 raise ValueError(f"this super-resolution reads {self.film.in_features} condition values per image")
             film = self.film(condition.to(x.dtype).reshape(x.shape[0], -1)).reshape(
-                x.shape[0], self.layers, 2, -1, 1, 1)
+                x.shape[0], len(self.body) + 1, 2, -1, 1, 1)   # (B, layer, scale/shift, channel)
 
         def modulated(pre, i):
             return pre if film is None else pre * (1.0 + film[:, i, 0]) + film[:, i, 1]

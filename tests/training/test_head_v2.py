@@ -275,7 +275,7 @@ def test_superres_grown_to_read_the_expression_starts_where_it_was(paired, tmp_p
         new.upsample_gbuffer(low, depth)
 
 
-def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(paired, tmp_path, tiny):
+def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(paired, tmp_path, tiny, monkeypatch):
     from core.model.head import SamplingPlan
     from training.losses import march_sample
 
@@ -289,15 +289,11 @@ def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(pair
     before = {k: v.clone() for k, v in t.model.state_dict().items()}
     codes = t.codes.detach().clone()
     calls = []
-    import training.trainer as trainer_module
-
-    real = trainer_module.march_sample
-    trainer_module.march_sample = lambda *a, **k: calls.append(a[2].name) or real(*a, **k)
-    try:
-        for _ in range(3):
-            t.train_step()
-    finally:
-        trainer_module.march_sample = real
+    monkeypatch.setattr("training.trainer.march_sample",
+                        lambda *a, **k: calls.append(a[2].name) or march_sample(*a, **k))
+    for _ in range(3):
+        t.train_step()
+    monkeypatch.undo()
     assert calls and len(calls) == len(set(calls)) == len(t._marched)   # each view marched once
     after = t.model.state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
