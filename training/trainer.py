@@ -46,6 +46,9 @@ class TrainConfig:
     band_samples: int = 24            # band sampler (jittered while training)
     coarse_steps: int = 0             # first steps: naive sampler at coarse_resolution (geometry settles cheaply)
     coarse_resolution: int = 32
+    alternate_resolution: int = 0     # every other step at this neural resolution instead (0: none): one
+                                      # super-resolution for the studio's drag preview (neural 32) and its
+                                      # refined frame (64); trained at 64 alone it drew streaks at 32
     lr: float = 2e-3
     code_lr: float = 1e-2
     lr_schedule: str = "constant"     # constant | cosine (down to lr_final x the rate at the last step)
@@ -153,6 +156,9 @@ class TrainConfig:
                              "it cannot refine cameras or expressions or move codes (code_steps)")
         if cfg.code_steps < 0 or cfg.code_steps >= max(cfg.steps, 1):
             raise ValueError(f"{path or 'config'}: code_steps {cfg.code_steps}: at least 0 and fewer than steps")
+        if cfg.alternate_resolution < 0:
+            raise ValueError(f"{path or 'config'}: alternate_resolution {cfg.alternate_resolution}: 0 (none) or a "
+                             "neural resolution")
         if not (cfg.focus_weight > 0 and math.isfinite(cfg.focus_weight)):
             raise ValueError(f"{path or 'config'}: focus_weight {cfg.focus_weight}: a finite number above 0")
         return cfg
@@ -162,9 +168,12 @@ class TrainConfig:
         if step < self.coarse_steps:
             return self.coarse_resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
                                                         importance=self.importance_samples, jitter=True)
+        resolution = self.neural_resolution
+        if self.alternate_resolution and step % 2 == 1:
+            resolution = self.alternate_resolution
         if self.sampler == "band":
-            return self.neural_resolution, SamplingPlan(band_samples=self.band_samples, jitter=True)
-        return self.neural_resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
+            return resolution, SamplingPlan(band_samples=self.band_samples, jitter=True)
+        return resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
                                                     importance=self.importance_samples, jitter=True)
 
     @property
@@ -255,7 +264,7 @@ class Trainer:
         self._label_moments = (torch.zeros_like(self.label_corrections), torch.zeros_like(self.label_corrections),
                                torch.zeros(len(self.data), device=self.device))
         self.sample_index = {s.name: i for i, s in enumerate(self.data.samples)}
-        self._marched = {}  # tune superres: sample index -> its marched G-buffer (low, depth)
+        self._marched = {}  # tune superres: (sample index, neural resolution) -> its marched G-buffer
         self._label_rows: dict[int, torch.Tensor] = {}
         self.opt = torch.optim.Adam([{"params": [named[n] for n in self.tuned_names], "lr": cfg.lr},
                                      {"params": [self.codes], "lr": cfg.code_lr},
@@ -303,13 +312,13 @@ class Trainer:
     def _marched_gbuffer(self, sample, resolution: int, plan: SamplingPlan):
         """tune superres: the sample's G-buffer at the neural resolution, marched once without
         jitter (the field and the codes do not move) and kept (64 x 64: 0.25 MB a view)."""
-        i = self.sample_index[sample.name]
-        hit = self._marched.get(i)
-        if hit is None or hit[0].shape[-1] != resolution:
+        key = (self.sample_index[sample.name], resolution)
+        hit = self._marched.get(key)
+        if hit is None:
             with torch.no_grad():
                 hit = march_sample(self.model, self.codes[sample.identity].detach(), sample, resolution,
                                    replace(plan, jitter=False))
-            self._marched[i] = hit
+            self._marched[key] = hit
         return hit
 
     def _step_labels(self):

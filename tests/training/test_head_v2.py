@@ -300,10 +300,39 @@ def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(pair
     assert moved and all(k.startswith("superres.") for k in moved)
     torch.testing.assert_close(t.codes.detach(), codes)
     # the kept G-buffer is the one the frozen field marches (no jitter)
-    i, (low, depth) = next(iter(t._marched.items()))
+    (i, res), (low, depth) = next(iter(t._marched.items()))
+    assert res == 4
     s = t.data.samples[i]
     fresh, _ = march_sample(t.model, t.codes[s.identity].detach(), s, 4, SamplingPlan(band_samples=8))
     torch.testing.assert_close(low, fresh)
+
+
+def test_alternate_resolution_trains_one_superres_on_both_neural_sizes(paired, tmp_path, tiny, monkeypatch):
+    """The studio previews a drag at half the neural resolution: v2.4's super-resolution,
+    trained at 64 alone, drew streaks at 32. alternate_resolution makes every other step
+    march (and supervise) the smaller size; tune superres keeps one G-buffer per view and size."""
+    from training.losses import march_sample
+
+    with pytest.raises(ValueError, match="alternate_resolution"):
+        TrainConfig.from_file(None, ["alternate_resolution=-1"])
+    model = dict(tiny, superres_factor=2, superres_layers=2, superres_expression=True, expression_blend=True)
+    cfg = TrainConfig(steps=4, batch=2, neural_resolution=8, alternate_resolution=4, sampler="band", band_samples=8,
+                      checkpoint_every=100, log_every=0, sample_every=0, model=model, weight_change=1.0, lr=1e-2,
+                      tune="superres")
+    assert [cfg.stage(s)[0] for s in range(4)] == [8, 4, 8, 4]
+    t = Trainer(cfg, paired, tmp_path / "sr")
+    calls, sizes = [], []
+    monkeypatch.setattr("training.trainer.march_sample",
+                        lambda *a, **k: calls.append((a[2].name, a[3])) or march_sample(*a, **k))
+    real_targets = t.data.targets
+    monkeypatch.setattr(t.data, "targets", lambda sample, size: sizes.append(size) or real_targets(sample, size))
+    for _ in range(4):
+        t.train_step()
+    monkeypatch.undo()
+    assert {r for _, r in calls} == {8, 4}
+    assert len(calls) == len(set(calls)) == len(t._marched)   # each (view, size) marched once
+    assert {low.shape[-1] for low, _ in t._marched.values()} == {8, 4}
+    assert set(sizes) == {16, 8}   # the loss compares at each size's output (x2 here)
 
 
 def test_model_from_init_fine_tunes_whichever_architecture_it_is_given(paired, tmp_path, tiny):
