@@ -200,6 +200,8 @@ def analytic_reference(model: NeuralHeadModel, provenance: dict, index: int = 0)
     fit = ShapeFitConfig(**info["config"])
     ref = AnalyticHeadModel(model.cfg, AnalyticHead(fit.seed * 1000 + index), fit)
     ref.superres.load_state_dict(model.superres.state_dict())
+    if model.superres_preview is not None:
+        ref.superres_preview.load_state_dict(model.superres_preview.state_dict())
     ref.lighting_residual.load_state_dict(model.lighting_residual.state_dict())
     return ref.eval()
 

@@ -242,11 +242,12 @@ class Trainer:
         if cfg.tune in ("pti", "personal"):
             from core.fitting.fit import pti_parameter_names
 
-            self.tuned_names = pti_parameter_names(self.model, superres=cfg.tune == "personal")
+            self.tuned_names = pti_parameter_names(self.model, superres=cfg.tune == "personal",
+                                                   side=cfg.neural_resolution)
             if cfg.tune == "personal":
                 self.tuned_names += [n for n in named if n.startswith("lighting_residual.")]
         elif cfg.tune == "superres":
-            self.tuned_names = [n for n in named if n.startswith("superres.")]
+            self.tuned_names = [n for n in named if n.startswith(("superres.", "superres_preview."))]
         else:
             self.tuned_names = list(named)
         for name, p in named.items():
@@ -608,6 +609,13 @@ def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
         raise ValueError(f"{path}: its expression names differ from this training's model")
     source, target = init_model.state_dict(), model.state_dict()
     taken = {k: v for k, v in source.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
+    # a preview super-resolution the init model lacks starts as a copy of its main one
+    # (the same network, then tuned at the preview's size)
+    for k, v in source.items():
+        twin = "superres_preview." + k[len("superres."):]
+        if partial and k.startswith("superres.") and twin in target and twin not in source \
+                and tuple(v.shape) == tuple(target[twin].shape):
+            taken[twin] = v
     fresh = sorted(set(target) - set(taken))
     model.load_state_dict({**target, **taken})
     known = dict(zip(provenance.get("identity_ids") or [], provenance.get("identity_codes") or []))

@@ -100,10 +100,17 @@ PTI_PREFIXES = ("generator.blocks.{last}.", "generator.expression_conv.", "gener
 BELOW_CHIN_WEIGHT = 0.3   # pixel weight below the chin line (neck, shoulders)
 
 
-def pti_parameter_names(model: NeuralHeadModel, superres: bool = False) -> list[str]:
+def pti_parameter_names(model: NeuralHeadModel, superres: bool = False, side: int = 64) -> list[str]:
+    """The weights pivotal tuning moves; `superres`: also the super-resolution that
+    upsamples G-buffers `side` neural pixels wide (the fit's own size)."""
     last = len(model.generator.blocks) - 1
-    prefixes = tuple(p.format(last=last) for p in PTI_PREFIXES) + (("superres.",) if superres else ())
+    prefixes = tuple(p.format(last=last) for p in PTI_PREFIXES) + ((superres_prefix(model, side),) if superres else ())
     return [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+
+
+def superres_prefix(model: NeuralHeadModel, side: int) -> str:
+    """The parameter-name prefix of the super-resolution a G-buffer `side` pixels wide goes through."""
+    return "superres_preview." if model.superres_for(side) is model.superres_preview else "superres."
 
 
 @dataclass
@@ -367,7 +374,8 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
                 fitter.expr_logit.data.copy_(torch.logit(best["expr"].clamp(1e-4, 1 - 1e-4)))
                 fitter.sh.data.copy_(best["sh"])
                 fitter.cam.data.copy_(best["cam"])
-            names = pti_parameter_names(model, settings.pti_superres)
+            names = pti_parameter_names(model, settings.pti_superres, settings.neural_resolution)
+            sr_prefix = superres_prefix(model, settings.neural_resolution)
             params = dict(model.named_parameters())
             originals = {n: params[n].detach().clone() for n in names}
             reference = copy.deepcopy(model)   # the untuned model, for the locality term
@@ -375,8 +383,8 @@ def fit_photo(model: NeuralHeadModel, face, settings: FitSettings = FitSettings(
             tuned = [params[n] for n in names]
             for p in tuned:
                 p.requires_grad_(True)
-            sr = [params[n] for n in names if n.startswith("superres.")]
-            opt2 = Adam([{"params": [params[n] for n in names if not n.startswith("superres.")], "lr": settings.lr_pti},
+            sr = [params[n] for n in names if n.startswith(sr_prefix)]
+            opt2 = Adam([{"params": [params[n] for n in names if not n.startswith(sr_prefix)], "lr": settings.lr_pti},
                          {"params": sr, "lr": settings.lr_pti * settings.pti_superres_lr_factor},
                          {"params": [fitter.sh], "lr": settings.lr_light * 0.3},
                          {"params": [fitter.cam], "lr": settings.lr_camera * 0.3}])

@@ -17,7 +17,11 @@ RETIRED_KEYS = frozenset({"coarse_samples", "importance_samples"})
 _LIMITS = {"latent_dim": 4096, "w_dim": 4096, "mapping_layers": 64, "expression_dim": 4096, "channels": 4096,
            "plane_resolution": 1024, "plane_channels": 1024, "decoder_hidden": 4096, "shading_features": 1024,
            "shading_hidden": 4096, "superres_factor": 16, "superres_channels": 1024, "superres_layers": 64,
+           "superres_preview_side": 1024,
            "expression_blend_hidden": 4096, "density_grid_resolution": 512}
+
+# Integer settings where 0 means "none" rather than a size.
+_ZERO_MEANS_NONE = frozenset({"superres_preview_side"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,12 @@ class ModelConfig:
     # an eyelid is finer than the neural resolution, so the 2D network draws it where the
     # G-buffer says the eye is.
     superres_expression: bool = False
+    # A second super-resolution (the same shape, its own weights) for G-buffers this many
+    # neural pixels wide or narrower; 0: one network for every size. The studio previews a
+    # drag at half the neural resolution (32): v2.4's network, trained at 64, drew streaks
+    # beside the eyes there, and one network trained on both sizes lost 0.7 dB at 64
+    # (head model v2.5, assets/MODEL_CARD.md).
+    superres_preview_side: int = 0
     # Linear expression blend in tri-plane space (v2): planes += sum_k e_k * delta_k(identity),
     # one identity-dependent delta plane per expression name, cached per identity, so every
     # name has its own learnable effect and an expression change is a weighted sum.
@@ -72,7 +82,7 @@ class ModelConfig:
             if isinstance(default, float) and (isinstance(v, bool) or not isinstance(v, (int, float))
                                                or not math.isfinite(v)):
                 raise ValueError(f"model config {f.name} must be a finite number, got {v!r}")
-            if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
+            if isinstance(v, int) and not isinstance(v, bool) and v <= 0 and not (v == 0 and f.name in _ZERO_MEANS_NONE):
                 raise ValueError(f"model config {f.name} must be positive, got {v}")
             limit = _LIMITS.get(f.name)
             if limit is not None and v > limit:

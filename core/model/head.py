@@ -86,6 +86,10 @@ class NeuralHeadModel(nn.Module):
         self.gbuffer_channels = 3 + 3 + cfg.shading_features + 1
         self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels,
                                         cfg.superres_layers, cfg.num_expressions if cfg.superres_expression else 0)
+        # the drag preview's own (ModelConfig.superres_preview_side)
+        self.superres_preview = SuperResolution(
+            self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels, cfg.superres_layers,
+            cfg.num_expressions if cfg.superres_expression else 0) if cfg.superres_preview_side else None
         self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
         self.lighting_residual = LightingResidual(cfg)
         self.renderer = VolumeRenderer(6 + cfg.shading_features, cfg.density_grid_resolution)
@@ -162,7 +166,7 @@ class NeuralHeadModel(nn.Module):
             if expression is None:
                 raise ValueError("this model's super-resolution reads the expression: pass it")
             condition = torch.as_tensor(expression, dtype=low.dtype, device=low.device).reshape(1, -1)
-        high = self.superres(low, condition)[0].permute(1, 2, 0)
+        high = self.superres_for(low.shape[-1])(low, condition)[0].permute(1, 2, 0)
         f = self.cfg.shading_features
         s = self.cfg.superres_factor
         h, w = depth.shape
@@ -170,6 +174,12 @@ class NeuralHeadModel(nn.Module):
                                align_corners=False)[0, 0] if s > 1 else depth
         a_high = high[..., 6 + f].clamp(0.0, 1.0)
         return GBuffer(high[..., 0:3], high[..., 3:6], high[..., 6:6 + f], a_high, d_high)
+
+    def superres_for(self, side: int) -> SuperResolution:
+        """The super-resolution that upsamples a G-buffer `side` neural pixels wide."""
+        if self.superres_preview is not None and side <= self.cfg.superres_preview_side:
+            return self.superres_preview
+        return self.superres
 
     def render_gbuffer(self, planes, origins, dirs, height: int, width: int, plan: SamplingPlan,
                        grid: DensityGrid | None = None, generator=None, expression=None) -> GBuffer:

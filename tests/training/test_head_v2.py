@@ -335,6 +335,48 @@ def test_alternate_resolution_trains_one_superres_on_both_neural_sizes(paired, t
     assert set(sizes) == {16, 8}   # the loss compares at each size's output (x2 here)
 
 
+def test_preview_superres_starts_as_the_main_one_and_tunes_alone_at_its_size(paired, tmp_path, tiny):
+    """v2.5: G-buffers superres_preview_side wide or narrower (the drag preview's) go through
+    a second super-resolution. Grown from a model without one it starts as a copy of the
+    main network; tune superres at the preview's size moves it and leaves the main one."""
+    from core.checkpoint import save_checkpoint
+    from core.fitting.fit import pti_parameter_names
+
+    with pytest.raises(ValueError, match="superres_preview_side"):
+        ModelConfig(**dict(tiny, superres_preview_side=-1))
+    torch.manual_seed(4)
+    old_cfg = dict(tiny, superres_factor=2, superres_layers=2, superres_expression=True, expression_blend=True)
+    old = NeuralHeadModel(ModelConfig(**old_cfg))
+    assert old.superres_preview is None
+    with torch.no_grad():
+        for p in old.superres.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(old, path, {})
+    cfg = TrainConfig(steps=2, batch=2, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                      log_every=0, sample_every=0, model=dict(old_cfg, superres_preview_side=4), init=str(path),
+                      init_partial=True, tune="superres", weight_change=1.0, lr=1e-2)
+    t = Trainer(cfg, paired, tmp_path / "preview")
+    new = t.model
+    assert t.init_report["tensors_fresh"] == []   # the preview network is the main one's copy
+    assert new.superres_for(4) is new.superres_preview and new.superres_for(5) is new.superres
+    ex = torch.zeros(1, old.cfg.num_expressions)
+    with torch.no_grad():
+        for side in (4, 8):
+            low, depth = torch.randn(1, old.gbuffer_channels, side, side), torch.rand(side, side)
+            torch.testing.assert_close(new.upsample_gbuffer(low, depth, ex).albedo,
+                                       old.upsample_gbuffer(low, depth, ex).albedo)
+    before = {k: v.clone() for k, v in new.state_dict().items()}
+    for _ in range(2):
+        t.train_step()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(before[k], v)}
+    assert moved and all(k.startswith("superres_preview.") for k in moved)
+    # photo fitting's pivotal tuning moves the super-resolution its own size goes through
+    assert any(n.startswith("superres_preview.") for n in pti_parameter_names(new, True, side=4))
+    at_64 = pti_parameter_names(new, True, side=64)
+    assert any(n.startswith("superres.") for n in at_64) and not any("preview" in n for n in at_64)
+
+
 def test_model_from_init_fine_tunes_whichever_architecture_it_is_given(paired, tmp_path, tiny):
     """The personal recipe names no architecture: it fine-tunes the model the user opened,
     and the bundled model's architecture changes between versions (v2.4 broke a recipe that
