@@ -49,6 +49,8 @@ class TrainConfig:
     alternate_resolution: int = 0     # every other step at this neural resolution instead (0: none): one
                                       # super-resolution for the studio's drag preview (neural 32) and its
                                       # refined frame (64); trained at 64 alone it drew streaks at 32
+                                      # (measured: 0.7 dB lost at 64; v2.5 has a second network instead,
+                                      # ModelConfig.superres_preview_side)
     lr: float = 2e-3
     code_lr: float = 1e-2
     lr_schedule: str = "constant"     # constant | cosine (down to lr_final x the rate at the last step)
