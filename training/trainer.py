@@ -176,7 +176,7 @@ class TrainConfig:
         if self.sampler == "band":
             return resolution, SamplingPlan(band_samples=self.band_samples, jitter=True)
         return resolution, SamplingPlan(naive=True, coarse=self.coarse_samples,
-                                                    importance=self.importance_samples, jitter=True)
+                                        importance=self.importance_samples, jitter=True)
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -613,11 +613,12 @@ def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
     taken = {k: v for k, v in source.items() if k in target and tuple(v.shape) == tuple(target[k].shape)}
     # a preview super-resolution the init model lacks starts as a copy of its main one
     # (the same network, then tuned at the preview's size)
-    for k, v in source.items():
-        twin = "superres_preview." + k[len("superres."):]
-        if partial and k.startswith("superres.") and twin in target and twin not in source \
-                and tuple(v.shape) == tuple(target[twin].shape):
-            taken[twin] = v
+    if partial:
+        for k, v in source.items():
+            twin = "superres_preview." + k.removeprefix("superres.")
+            if k.startswith("superres.") and twin in target and twin not in source \
+                    and tuple(v.shape) == tuple(target[twin].shape):
+                taken[twin] = v
     fresh = sorted(set(target) - set(taken))
     model.load_state_dict({**target, **taken})
     known = dict(zip(provenance.get("identity_ids") or [], provenance.get("identity_codes") or []))

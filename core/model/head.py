@@ -84,12 +84,14 @@ class NeuralHeadModel(nn.Module):
         self.generator = TriPlaneGenerator(cfg)
         self.decoder = Decoder(cfg)
         self.gbuffer_channels = 3 + 3 + cfg.shading_features + 1
-        self.superres = SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels,
-                                        cfg.superres_layers, cfg.num_expressions if cfg.superres_expression else 0)
-        # the drag preview's own (ModelConfig.superres_preview_side)
-        self.superres_preview = SuperResolution(
-            self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels, cfg.superres_layers,
-            cfg.num_expressions if cfg.superres_expression else 0) if cfg.superres_preview_side else None
+
+        def super_resolution():
+            return SuperResolution(self.gbuffer_channels, cfg.superres_factor, cfg.superres_channels,
+                                   cfg.superres_layers, cfg.num_expressions if cfg.superres_expression else 0)
+
+        self.superres = super_resolution()
+        # the drag preview's own, of the same shape (ModelConfig.superres_preview_side)
+        self.superres_preview = super_resolution() if cfg.superres_preview_side else None
         self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
         self.lighting_residual = LightingResidual(cfg)
         self.renderer = VolumeRenderer(6 + cfg.shading_features, cfg.density_grid_resolution)
