@@ -11,6 +11,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.memory import release_free_memory
@@ -38,6 +39,12 @@ class RenderScheduler(QObject):
         self._refine_timer.setSingleShot(True)
         self._refine_timer.timeout.connect(self._refine)
         self._last_state: AvatarState | None = None
+        # torch threads per quality: a preview leaves one core to the GUI thread and the
+        # display server, which on two cores run beside every drag frame (with both cores
+        # the preview's parallel loops wait on the busy one: docs/benchmarks.md); the
+        # refined frame comes when the GUI is idle and takes them all
+        every = torch.get_num_threads()
+        self._threads = {"preview": max(1, every - 1), "refined": every}
 
     def set_engine(self, engine):
         with self._cond:
@@ -85,6 +92,7 @@ class RenderScheduler(QObject):
                 self._busy = True
                 engine = self.engine
             try:
+                torch.set_num_threads(self._threads.get(quality, self._threads["refined"]))
                 t = time.perf_counter()
                 result = engine.render(state, quality)
                 ms = (time.perf_counter() - t) * 1e3

@@ -129,3 +129,41 @@ def test_identity_cache_is_bounded_by_bytes(tiny_model, monkeypatch):
     assert sum(_nbytes(v) for v in engine._identity_cache.values()) <= 2.5 * size
     # the most recent identity is the one kept warm
     assert engine.sample_identity(5).key() in engine._identity_cache
+
+
+def test_a_one_slider_drag_blends_cached_planes_and_other_changes_render_exactly(tiny_model, state):
+    from core.engine import DRAG_STEPS
+
+    engine = InferenceEngine(tiny_model, "cpu")
+    names = engine.cfg.expression_names
+    engine.render(state)  # the frame on screen when the drag starts
+    values = state.expression.values.copy()
+    values[0] = 2.4 / DRAG_STEPS   # between two steps
+    dragged = state.with_(expression=Expression(names, values))
+    preview = engine.render(dragged, "preview")
+    assert "blended planes" in preview.timings_ms and "planes" not in preview.timings_ms
+    # the two steps' planes are exact and cached: the blend is their mix, 0.6 / 0.4
+    low, high = (Expression(names, np.where(np.arange(len(names)) == 0, k / DRAG_STEPS, values))
+                 for k in (2, 3))
+    expected = torch.lerp(engine.planes_for(dragged.identity, low)[0],
+                          engine.planes_for(dragged.identity, high)[0], 0.4)
+    exact_planes = InferenceEngine(tiny_model, "cpu").planes_for(dragged.identity, dragged.expression)[0]
+    assert (expected - exact_planes).abs().max() < 0.05 * exact_planes.abs().max()
+    exact = InferenceEngine(tiny_model, "cpu").render(dragged, "preview")
+    assert "planes" in exact.timings_ms
+    assert (preview.frame.rgb - exact.frame.rgb).abs().max() < 0.02
+    # the refined frame after release is exact, bit for bit
+    refined = engine.render(dragged, "refined")
+    assert "blended planes" not in refined.timings_ms
+    assert torch.equal(refined.frame.rgb, InferenceEngine(tiny_model, "cpu").render(dragged, "refined").frame.rgb)
+    # two names at once (a preset, a tracked face), a value on a step, a side render: exact
+    two = values.copy()
+    two[0], two[1] = 0.41, 0.2
+    assert "planes" in engine.render(state.with_(expression=Expression(names, two)), "preview").timings_ms
+    on_step = two.copy()
+    on_step[1] = 3 / DRAG_STEPS
+    assert "planes" in engine.render(state.with_(expression=Expression(names, on_step)), "preview").timings_ms
+    aside = on_step.copy()
+    aside[1] = 0.33
+    assert "planes" in engine.render(state.with_(expression=Expression(names, aside)), "preview",
+                                     keep=False).timings_ms
