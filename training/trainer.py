@@ -29,8 +29,8 @@ from core.identity import IdentityPrior
 from core.model.config import ModelConfig
 from core.model.head import NeuralHeadModel, SamplingPlan
 from training.data import HeadDataset
-from training.losses import (LossWeights, expression_change_term, finish_sample, march_sample, reconstruction_terms,
-                             render_sample)
+from training.losses import (CHANGE_MASKS, LossWeights, expression_change_term, finish_sample, march_sample,
+                             reconstruction_terms, render_sample)
 from training.monitor import TrainingMonitor
 from training.overrides import apply_overrides, check_value, field_types
 
@@ -77,7 +77,8 @@ class TrainConfig:
                                       # each batch item is then a (neutral, expression) pair of one view
     change_mask: str = "truth"        # where the change loss looks: truth (the pixels the truth's change
                                       # touches) | union (also where the model's change is, so a change the
-                                      # truth does not have is penalised at full weight)
+                                      # truth does not have is penalised at full weight) | everywhere (every
+                                      # pixel, so faint change far from the truth's costs too: training/losses.py)
     focus_expressions: str = ""       # paired training: comma-separated names whose pairs are drawn
     focus_weight: float = 1.0         # this many times as often (a pair focuses on a name when its
                                       # expressive member has that name at 0.5 or more)
@@ -149,8 +150,8 @@ class TrainConfig:
             raise ValueError(f"{path or 'config'}: sampler {cfg.sampler!r}: use naive or band")
         if cfg.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
-        if cfg.change_mask not in ("truth", "union"):
-            raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use truth or union")
+        if cfg.change_mask not in CHANGE_MASKS:
+            raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use one of {', '.join(CHANGE_MASKS)}")
         if cfg.tune not in ("all", "pti", "personal", "superres"):
             raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti, personal or superres")
         if cfg.tune == "superres" and (cfg.refine_cameras or cfg.refine_expressions or cfg.code_steps):
@@ -379,7 +380,7 @@ class Trainer:
             rendered.append(r)
             targets.append(t)
         change = cfg.weight_change * expression_change_term(rendered[0], rendered[1], targets[0], targets[1],
-                                                           include_predicted=cfg.change_mask == "union")
+                                                           mask=cfg.change_mask)
         code = cfg.weight_code * self.codes[neutral.identity].pow(2).mean()
         logs["change"], logs["code"] = float(change.detach()), float(code.detach())
         return total + change + code, logs

@@ -132,11 +132,23 @@ def test_expression_change_term_sees_a_missing_change():
     spread = smile.clone()
     spread[0:4, 0:24] = 0.9
     truth_only = expression_change_term(rendered(neutral, alpha), rendered(spread, alpha), t_n, t_e)
-    union = expression_change_term(rendered(neutral, alpha), rendered(spread, alpha), t_n, t_e,
-                                   include_predicted=True)
+    union = expression_change_term(rendered(neutral, alpha), rendered(spread, alpha), t_n, t_e, mask="union")
     # outside the truth's dilated region the first mask does not see it; the union does
     assert float(truth_only) < 1e-6
     assert float(union) > 0.05
+
+    # a faint change (under the threshold) spread over the rest of the face: only the
+    # everywhere mask sees it, at the scale of a wrong amplitude inside the truth's area
+    faint = smile.clone()
+    faint[20:24, :] += 0.015
+    seen = {mask: float(expression_change_term(rendered(neutral, alpha), rendered(faint, alpha), t_n, t_e, mask=mask))
+            for mask in ("truth", "union", "everywhere")}
+    assert seen["truth"] < 1e-6 and seen["union"] < 1e-6
+    assert seen["everywhere"] > 0.002   # 96 px x 3 x 0.015 over 4 channels x the 14 x 22 dilated patch
+    assert float(expression_change_term(rendered(neutral, alpha), rendered(smile, alpha), t_n, t_e,
+                                        mask="everywhere")) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="change mask"):
+        expression_change_term(rendered(neutral, alpha), rendered(smile, alpha), t_n, t_e, mask="all")
 
 
 def test_paired_training_and_partial_init(paired, tmp_path, tiny):
