@@ -97,7 +97,8 @@ class TrainConfig:
                                       # tracked labels it lost per-name correlation, 0.31 -> 0.20) |
                                       # superres (only the 2D super-resolution: the field and the codes
                                       # are frozen, so every view's marched G-buffer is computed once and
-                                      # kept; a step then costs the 2D network alone)
+                                      # kept; a step then costs the 2D network alone) | blend (only the
+                                      # per-name delta planes: the neutral face cannot move)
     code_steps: int = 0               # the first steps move only the identity codes (and the light scale):
                                       # a new person is first found inside the model's identity space
     learn_light_scale: bool = False   # learn one per-channel scale on the dataset's SH labels (prepare's
@@ -151,9 +152,10 @@ class TrainConfig:
         if cfg.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"{path or 'config'}: lr_schedule {cfg.lr_schedule!r}: use constant or cosine")
         if cfg.change_mask not in CHANGE_MASKS:
-            raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: use one of {', '.join(CHANGE_MASKS)}")
-        if cfg.tune not in ("all", "pti", "personal", "superres"):
-            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti, personal or superres")
+            raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: "
+                             f"use one of {', '.join(CHANGE_MASKS)}")
+        if cfg.tune not in ("all", "pti", "personal", "superres", "blend"):
+            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti, personal, superres or blend")
         if cfg.tune == "superres" and (cfg.refine_cameras or cfg.refine_expressions or cfg.code_steps):
             raise ValueError(f"{path or 'config'}: tune superres keeps every view's marched G-buffer: "
                              "it cannot refine cameras or expressions or move codes (code_steps)")
@@ -251,6 +253,10 @@ class Trainer:
                 self.tuned_names += [n for n in named if n.startswith("lighting_residual.")]
         elif cfg.tune == "superres":
             self.tuned_names = [n for n in named if n.startswith(("superres.", "superres_preview."))]
+        elif cfg.tune == "blend":
+            self.tuned_names = [n for n in named if n.startswith("expression_blend.")]
+            if not self.tuned_names:
+                raise ValueError("tune blend: this model has no expression_blend (model.expression_blend=true)")
         else:
             self.tuned_names = list(named)
         for name, p in named.items():
@@ -419,7 +425,8 @@ class Trainer:
             idx = torch.randint(n_items, (self.cfg.batch,), generator=self.gen, device=self.device)
         factor = self.cfg.lr_factor(self.step)
         weights_train = self.step >= self.cfg.code_steps
-        code_lr = 0.0 if self.cfg.tune == "superres" else self.cfg.code_lr  # marched G-buffers are kept
+        # superres keeps marched G-buffers; blend keeps the neutral face: the codes stay
+        code_lr = 0.0 if self.cfg.tune in ("superres", "blend") else self.cfg.code_lr
         for group, base in zip(self.opt.param_groups, (self.cfg.lr if weights_train else 0.0, code_lr,
                                                        self.cfg.code_lr if self.cfg.learn_light_scale else 0.0)):
             group["lr"] = base * factor

@@ -319,6 +319,36 @@ def test_tune_superres_marches_each_view_once_and_moves_only_the_2d_network(pair
     torch.testing.assert_close(low, fresh)
 
 
+def test_tune_blend_moves_only_the_per_name_deltas_and_never_the_neutral_face(paired, tmp_path, tiny):
+    from training.losses import render_sample
+
+    model = dict(tiny, superres_factor=2, superres_layers=2, superres_expression=True, expression_blend=True)
+    base = dict(steps=3, batch=2, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=100,
+                log_every=0, sample_every=0, model=model, weight_change=1.0, lr=1e-2, code_lr=1e-2,
+                change_mask="everywhere")
+    t = Trainer(TrainConfig(**base, tune="blend"), paired, tmp_path / "blend")
+    assert t.tuned_names and all(n.startswith("expression_blend.") for n in t.tuned_names)
+    neutral = next(s for s in t.data.samples if not s.expression.any())
+    plan = t.cfg.stage(0)[1]
+
+    def neutral_image():
+        with torch.no_grad():
+            return render_sample(t.model, t.codes[neutral.identity], neutral, 4, plan,
+                                 torch.Generator().manual_seed(0))[2].rgb
+
+    before, image, codes = ({k: v.clone() for k, v in t.model.state_dict().items()}, neutral_image(),
+                            t.codes.detach().clone())
+    for _ in range(3):
+        t.train_step()
+    moved = {k for k, v in t.model.state_dict().items() if not torch.equal(before[k], v)}
+    assert moved and all(k.startswith("expression_blend.") for k in moved)
+    torch.testing.assert_close(t.codes.detach(), codes)
+    torch.testing.assert_close(neutral_image(), image)
+    with pytest.raises(ValueError, match="expression_blend"):
+        Trainer(TrainConfig(**dict(base, model=dict(model, expression_blend=False)), tune="blend"), paired,
+                tmp_path / "no-blend")
+
+
 def test_alternate_resolution_trains_one_superres_on_both_neural_sizes(paired, tmp_path, tiny, monkeypatch):
     """The studio previews a drag at half the neural resolution: v2.4's super-resolution,
     trained at 64 alone, drew streaks at 32. alternate_resolution makes every other step
