@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from core.camera import generate_rays
+from core.expression import Expression
 from core.identity import Identity, IdentityPrior
 from core.model.head import GBuffer, NeuralHeadModel, SamplingPlan, ShadedFrame, Surface
 from core.model.rendering import DensityGrid
@@ -113,9 +114,9 @@ class _LRU(OrderedDict):
 CACHE_BYTES = 512 * 2 ** 20
 
 # A dragged slider's preview planes are blended between exact ones at steps of 1/DRAG_STEPS.
-# The two expression layers and the preview grid are ~14 of ~40 ms of a preview frame on
-# one core; the blend costs ~0.3 ms, and against exact planes the preview differs by less
-# than the preview's own error (figures: docs/benchmarks.md).
+# The two expression layers and the preview grid are ~14 of ~50 ms of a preview frame on
+# one core; the blend costs ~0.5 ms, and against exact planes the preview differs by far
+# less than the preview does from the refined frame (figures: docs/benchmarks.md).
 DRAG_STEPS = 8
 
 
@@ -165,8 +166,6 @@ class InferenceEngine:
     def default_state(self, seed: int | None = None) -> AvatarState:
         """The head a model opens on: the checkpoint's chosen default identity if it names
         one (a pleasant first head), else a seeded sample from the prior."""
-        from core.expression import Expression
-
         chosen = getattr(self, "provenance", {}).get("default_identity")
         if seed is None and chosen is not None and len(chosen) == self.cfg.latent_dim:
             identity = Identity(np.asarray(chosen, dtype=np.float64), name="default")
@@ -302,8 +301,6 @@ class InferenceEngine:
         ones with name `name` at the steps of 1/DRAG_STEPS just below and above its value.
         The grids' bounds blend to no less than the blended values' bound (a max of a sum
         is at most the sum of the maxes), so empty-space skipping stays conservative."""
-        from core.expression import Expression
-
         value = float(expression.values[name])
         low = np.floor(value * DRAG_STEPS) / DRAG_STEPS
         weight = (value - low) * DRAG_STEPS
