@@ -92,7 +92,9 @@ class RenderScheduler(QObject):
                 self._busy = True
                 engine = self.engine
             try:
-                torch.set_num_threads(self._threads.get(quality, self._threads["refined"]))
+                threads = self._threads.get(quality, self._threads["refined"])
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
                 t = time.perf_counter()
                 result = engine.render(state, quality)
                 ms = (time.perf_counter() - t) * 1e3

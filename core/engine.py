@@ -245,24 +245,27 @@ class InferenceEngine:
         with self._lock:
             expression = state.expression.with_names(self.cfg.expression_names)
             cam_key = tuple(np.round(state.camera.to_camera().to_label(), 9))
-            key = (state.identity.key(), expression.key(), cam_key, res, quality)
+            identity_key = state.identity.key()
+            key = (identity_key, expression.key(), cam_key, res, quality)
             surface = self._surface_cache.get(key)
             relit_only = surface is not None
             if surface is None:
-                surface = self.model.surface(self._render_gbuffer(state, expression, res, level, timings, keep))
+                dragged = self._dragged_name(identity_key, expression) if level.blend_drags and keep else None
+                surface = self.model.surface(self._render_gbuffer(state, expression, res, level, timings, dragged))
                 if keep:
                     self._surface_cache.put(key, surface)
             if keep:
-                self._last_rendered = (state.identity.key(), expression)
+                self._last_rendered = (identity_key, expression)
             t = time.perf_counter()
             frame = self.shade(surface, state)
             timings["shade"] = (time.perf_counter() - t) * 1e3
         return RenderResult(frame, quality, res, timings, relit_only)
 
-    def _render_gbuffer(self, state, expression, res, level: QualityLevel, timings, keep: bool = True) -> GBuffer:
+    def _render_gbuffer(self, state, expression, res, level: QualityLevel, timings,
+                        dragged: int | None = None) -> GBuffer:
+        """dragged: the index of a name being dragged alone (see _dragged_name): blend."""
         plan = level.plan
         t = time.perf_counter()
-        dragged = self._dragged_name(state.identity, expression) if level.blend_drags and keep else None
         if dragged is not None:
             planes, grid = self._blended_planes(state.identity, expression, dragged, not plan.naive,
                                                 level.grid_resolution)
@@ -284,11 +287,11 @@ class InferenceEngine:
         timings["march+superres"] = (time.perf_counter() - t) * 1e3
         return g
 
-    def _dragged_name(self, identity: Identity, expression) -> int | None:
+    def _dragged_name(self, identity_key, expression) -> int | None:
         """The index of the one name that moved since the last kept render, when it now
         lies between two steps of 1/DRAG_STEPS; None otherwise (render exactly)."""
         last = self._last_rendered
-        if last is None or last[0] != identity.key() or last[1].names != expression.names:
+        if last is None or last[0] != identity_key or last[1].names != expression.names:
             return None
         moved = np.flatnonzero(last[1].values != expression.values)
         if moved.size != 1:

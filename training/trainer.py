@@ -35,6 +35,10 @@ from training.monitor import TrainingMonitor
 from training.overrides import apply_overrides, check_value, field_types
 
 
+# which weights a run trains (TrainConfig.tune)
+TUNE_CHOICES = ("all", "pti", "personal", "superres", "blend")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000
@@ -154,8 +158,8 @@ class TrainConfig:
         if cfg.change_mask not in CHANGE_MASKS:
             raise ValueError(f"{path or 'config'}: change_mask {cfg.change_mask!r}: "
                              f"use one of {', '.join(CHANGE_MASKS)}")
-        if cfg.tune not in ("all", "pti", "personal", "superres", "blend"):
-            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use all, pti, personal, superres or blend")
+        if cfg.tune not in TUNE_CHOICES:
+            raise ValueError(f"{path or 'config'}: tune {cfg.tune!r}: use one of {', '.join(TUNE_CHOICES)}")
         if cfg.tune == "superres" and (cfg.refine_cameras or cfg.refine_expressions or cfg.code_steps):
             raise ValueError(f"{path or 'config'}: tune superres keeps every view's marched G-buffer: "
                              "it cannot refine cameras or expressions or move codes (code_steps)")
