@@ -95,6 +95,8 @@ class HeadDataset:
         self.identity_index = {v: i for i, v in enumerate(raw_ids)}
         params = meta.get("identity_parameters", {})
         self.identity_keys = [identity_key(r, params.get(str(r))) for r in raw_ids]
+        # each identity's synthetic-engine parameters (None for a person's own data)
+        self.identity_parameters = [params.get(str(r)) for r in raw_ids]
         self.samples: list[Sample] = []
         for entry in labels:
             if not (isinstance(entry, list) and len(entry) == 2):

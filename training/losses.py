@@ -30,7 +30,7 @@ def render_sample(model, code, sample, resolution: int, plan: SamplingPlan, gene
     a per-channel factor on the sample's SH label. `camera_correction` (4,): a small
     correction of the sample's camera (training/view_refine.py)."""
     low, depth = march_sample(model, code, sample, resolution, plan, generator, ident, camera_correction)
-    return finish_sample(model, low, depth, sample, sh_scale)
+    return finish_sample(model, low, depth, sample, sh_scale, camera_correction)
 
 
 def march_sample(model, code, sample, resolution: int, plan: SamplingPlan, generator=None, ident=None,
@@ -42,21 +42,28 @@ def march_sample(model, code, sample, resolution: int, plan: SamplingPlan, gener
     if ident is None:
         ident = model.identity_features(code[None])
     planes = model.planes(ident, ex)[0]
-    if camera_correction is None:
-        o, d = (t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
-    else:
-        from training.view_refine import corrected_rays
-
-        o, d = corrected_rays(sample.camera, resolution, camera_correction, device)
+    o, d = sample_rays(sample, resolution, camera_correction, device)
     return model.march_gbuffer(planes, o, d, resolution, resolution, plan, generator=generator)
 
 
-def finish_sample(model, low, depth, sample, sh_scale=None):
+def sample_rays(sample, resolution: int, camera_correction=None, device="cpu"):
+    """The rays (origins, dirs) of a sample's view at `resolution`, with a camera correction."""
+    if camera_correction is None:
+        return tuple(t.to(device) for t in generate_rays(sample.camera, resolution, resolution))
+    from training.view_refine import corrected_rays
+
+    return corrected_rays(sample.camera, resolution, camera_correction, device)
+
+
+def finish_sample(model, low, depth, sample, sh_scale=None, camera_correction=None):
     """The second half of render_sample: super-resolution of a marched G-buffer, then shading
     under the sample's light -> (G-buffer, straight surface, frame over black)."""
     device = low.device
     ex = torch.as_tensor(sample.expression, dtype=torch.float32, device=device)[None]
-    g = model.upsample_gbuffer(low, depth, ex)
+    rays = None
+    if model.regions is not None:  # each name modulates the super-resolution in its region only
+        rays = sample_rays(sample, low.shape[-1], camera_correction, device)
+    g = model.upsample_gbuffer(low, depth, ex, rays)
     surface = model.surface(g)
     sh = torch.as_tensor(sample.sh, dtype=torch.float32, device=device)
     if sh_scale is not None:

@@ -240,6 +240,8 @@ class Trainer:
         if cfg.init:
             self.init_report = _init_from(self.model, codes, self.data.identity_keys, _model_path(cfg.init),
                                           cfg.init_partial)
+        if self.model.regions is not None and bool((self.model.regions.volume == 1.0).all()):
+            self._fill_regions(data_dir)
         self.paired = cfg.weight_change > 0
         if self.paired and not self.data.groups:
             raise ValueError(f"{data_dir}: weight_change needs a dataset with view groups "
@@ -295,6 +297,24 @@ class Trainer:
         self.interval_alpha_error = None  # mean alpha error of the last checkpoint interval (collapse_guard)
         if resume and self.checkpoint_path.exists():
             self._load()
+
+    def _fill_regions(self, data_dir):
+        """A model with expression regions that has none yet (a new model, or one grown from
+        a model without): each name's region from where the synthetic engine moves the
+        training heads (training/expression_regions.py)."""
+        from training.expression_regions import RegionConfig, engine_expression_regions
+        from training.synth.identity import HeadIdentity
+
+        parameters = self.data.identity_parameters
+        if not parameters or any(p is None for p in parameters):
+            raise ValueError(f"{data_dir}: model.expression_regions needs the synthetic engine's head parameters "
+                             f"(a synth dataset), or an init model that has its regions")
+        cfg = RegionConfig(resolution=self.model_cfg.expression_regions, box=self.model_cfg.expression_region_box)
+        volume = engine_expression_regions(self.model_cfg.expression_names,
+                                           [HeadIdentity.from_json(p) for p in parameters], cfg)
+        self.model.regions.set_volume(volume)
+        print(f"expression regions from {len(parameters)} synthetic heads: "
+              f"{float(volume.mean()) * 100:.1f}% of the region box on average")
 
     @property
     def checkpoint_path(self) -> Path:

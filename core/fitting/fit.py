@@ -464,7 +464,6 @@ def _features_before_last(model, w):
 def _planes_from(model, feats_before, w, ex):
     """Planes from the features before the last block: the last block, the expression
     layers and the blend (what pivotal tuning moves)."""
-    from core.model.head import IdentityFeatures
     from core.model.networks import lrelu
 
     g = model.generator
@@ -473,8 +472,7 @@ def _planes_from(model, feats_before, w, ex):
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     conv_a, conv_b = g.blocks[-1]
     x = lrelu(conv_b(lrelu(conv_a(x, w)), w))
-    deltas = model.expression_blend(x, w) if model.expression_blend is not None else None
-    return model.planes(IdentityFeatures(x, w, deltas), ex)
+    return model.planes(model.identity_from_features(x, w), ex)
 
 
 def training_codes(provenance: dict | None):

@@ -18,10 +18,10 @@ _LIMITS = {"latent_dim": 4096, "w_dim": 4096, "mapping_layers": 64, "expression_
            "plane_resolution": 1024, "plane_channels": 1024, "decoder_hidden": 4096, "shading_features": 1024,
            "shading_hidden": 4096, "superres_factor": 16, "superres_channels": 1024, "superres_layers": 64,
            "superres_preview_side": 1024,
-           "expression_blend_hidden": 4096, "density_grid_resolution": 512}
+           "expression_blend_hidden": 4096, "density_grid_resolution": 512, "expression_regions": 256}
 
 # Integer settings where 0 means "none" rather than a size.
-_ZERO_MEANS_NONE = frozenset({"superres_preview_side"})
+_ZERO_MEANS_NONE = frozenset({"superres_preview_side", "expression_regions"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ class ModelConfig:
     # thousands of steps to give an expression any visible effect (measured: 0% of pixels
     # moved by a smile after 1,400 steps at gain 1).
     expression_blend_gain: float = 16.0
+    # Each name's effect confined to a soft region (core/model/regions.py): a volume of this
+    # many voxels a side over [-expression_region_box, expression_region_box]^3 per name,
+    # from where the synthetic engine's geometry moves; 0: none (every name acts anywhere).
+    expression_regions: int = 0
+    expression_region_box: float = 0.4
     density_grid_resolution: int = 32
     density_bias: float = -1.0       # raw density offset: empty space at initialisation
 

@@ -21,6 +21,7 @@ from core.model.networks import (
     Decoder, ExpressionBlend, LightingResidual, MappingNetwork, SuperResolution, TriPlaneGenerator,
     lattice_triplane_features, sample_triplanes,
 )
+from core.model.regions import ExpressionRegions
 from core.model.rendering import DensityGrid, SamplingPlan, VolumeRenderer
 
 __all__ = ["GBuffer", "IdentityFeatures", "NeuralHeadModel", "SamplingPlan", "ShadedFrame", "Surface"]
@@ -32,6 +33,7 @@ class IdentityFeatures(NamedTuple):
     features: torch.Tensor          # last synthesis feature map (B, C, R, R)
     w: torch.Tensor                 # mapped style (B, w_dim)
     deltas: torch.Tensor | None     # per-expression delta planes (B, E, 3, C, R, R), v2 models
+    neutral: torch.Tensor | None = None  # the generator's planes at the neutral face, models with regions
 
 
 @dataclass
@@ -93,6 +95,8 @@ class NeuralHeadModel(nn.Module):
         # the drag preview's own, of the same shape (ModelConfig.superres_preview_side)
         self.superres_preview = super_resolution() if cfg.superres_preview_side else None
         self.expression_blend = ExpressionBlend(cfg, cfg.synthesis_channels[-1]) if cfg.expression_blend else None
+        self.regions = ExpressionRegions(cfg.num_expressions, cfg.expression_regions, cfg.expression_region_box) \
+            if cfg.expression_regions else None
         self.lighting_residual = LightingResidual(cfg)
         self.renderer = VolumeRenderer(6 + cfg.shading_features, cfg.density_grid_resolution)
         self.register_buffer("prior_mean", torch.zeros(cfg.latent_dim))
@@ -103,13 +107,27 @@ class NeuralHeadModel(nn.Module):
         """latent (B, latent_dim) -> identity features, style w and expression deltas;
         cache per identity."""
         w = self.mapping(latent)
-        features = self.generator.identity_features(w)
+        return self.identity_from_features(self.generator.identity_features(w), w)
+
+    def identity_from_features(self, features, w) -> IdentityFeatures:
+        """The last synthesis features and the style -> everything cached per identity."""
         deltas = self.expression_blend(features, w) if self.expression_blend is not None else None
-        return IdentityFeatures(features, w, deltas)
+        neutral = None
+        if self.regions is not None:
+            if deltas is not None:
+                deltas = deltas * self.regions.plane_masks(deltas.shape[-1])
+            zero = w.new_zeros(w.shape[0], self.cfg.num_expressions)
+            neutral = self.generator.planes(features, w, self.expression_mapping(zero))
+        return IdentityFeatures(features, w, deltas, neutral)
 
     def planes(self, ident: IdentityFeatures, expression):
         """Cached identity features + expression weights (B, E) -> planes (B, 3, C, R, R)."""
         planes = self.generator.planes(ident.features, ident.w, self.expression_mapping(expression))
+        if ident.neutral is not None:
+            # the generator's expression layers change the planes where some name in use has
+            # its region, and nowhere else
+            gate = self.regions.plane_gate(expression, planes.shape[-1])
+            planes = ident.neutral + gate * (planes - ident.neutral)
         if ident.deltas is not None:
             planes = ExpressionBlend.apply(planes, ident.deltas, expression)
         return planes
@@ -160,14 +178,21 @@ class NeuralHeadModel(nn.Module):
         low = torch.cat([out, alpha[:, None]], -1).reshape(height, width, -1).permute(2, 0, 1)[None]
         return low, depth.reshape(height, width)
 
-    def upsample_gbuffer(self, low, depth, expression=None) -> GBuffer:
+    def upsample_gbuffer(self, low, depth, expression=None, rays=None) -> GBuffer:
         """Super-resolution of a marched G-buffer to the output size. `expression` (1, E):
-        the weights it was rendered with, for a model whose super-resolution reads them."""
+        the weights it was rendered with, for a model whose super-resolution reads them;
+        `rays` (origins, dirs), each (H*W, 3): the rays it was marched along, for a model
+        with expression regions (each name modulates only where its region is)."""
         condition = None
         if self.cfg.superres_expression:
             if expression is None:
                 raise ValueError("this model's super-resolution reads the expression: pass it")
             condition = torch.as_tensor(expression, dtype=low.dtype, device=low.device).reshape(1, -1)
+            if self.regions is not None:
+                if rays is None:
+                    raise ValueError("this model's expressions act in regions: pass the rays")
+                region = self.regions.pixel_map(rays[0], rays[1], low[0, -1], depth)
+                condition = condition[:, :, None, None] * region[None].to(low.dtype)
         high = self.superres_for(low.shape[-1])(low, condition)[0].permute(1, 2, 0)
         f = self.cfg.shading_features
         s = self.cfg.superres_factor
@@ -188,7 +213,7 @@ class NeuralHeadModel(nn.Module):
         """Low-res march then super-resolution: the unshaded G-buffer at the output size.
         `expression` (1, E): the weights the planes were made with (see upsample_gbuffer)."""
         low, depth = self.march_gbuffer(planes, origins, dirs, height, width, plan, grid, generator)
-        return self.upsample_gbuffer(low, depth, expression)
+        return self.upsample_gbuffer(low, depth, expression, (origins, dirs))
 
     # -- shading -----------------------------------------------------------------------------
     def surface(self, g: GBuffer) -> "Surface":

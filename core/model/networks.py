@@ -197,16 +197,25 @@ class SuperResolution(nn.Module):
             nn.init.zeros_(self.film.bias)
 
     def forward(self, x, condition=None):
-        """x (B, channels, H, W), condition (B, conditions) when the network reads them."""
+        """x (B, channels, H, W), condition (B, conditions) when the network reads them, or
+        (B, conditions, H, W): a value per pixel (expression weights times each name's
+        region, core/model/regions.py), so a name modulates only where its region is."""
         skip = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
         if self.factor == 1:
             skip = x
         film = None
         if self.film is not None:
-            if condition is None or condition.shape[-1] != self.film.in_features:
+            if condition is None or condition.shape[1] != self.film.in_features:
                 raise ValueError(f"this super-resolution reads {self.film.in_features} condition values per image")
-            film = self.film(condition.to(x.dtype).reshape(x.shape[0], -1)).reshape(
-                x.shape[0], len(self.body) + 1, 2, -1, 1, 1)   # (B, layer, scale/shift, channel)
+            b, layers = x.shape[0], len(self.body) + 1
+            condition = condition.to(x.dtype)
+            if condition.dim() == 2:
+                film = self.film(condition.reshape(b, -1)).reshape(b, layers, 2, -1, 1, 1)  # (B, layer, scale/shift, channel)
+            else:
+                # only the names in use: a slider drag moves one of 17
+                used = condition.flatten(2).abs().amax((0, 2)).nonzero()[:, 0]
+                film = torch.einsum("behw,oe->bohw", condition[:, used], self.film.weight[:, used])
+                film = (film + self.film.bias[None, :, None, None]).reshape(b, layers, 2, -1, *x.shape[2:])
 
         def modulated(pre, i):
             return pre if film is None else pre * (1.0 + film[:, i, 0]) + film[:, i, 1]
