@@ -191,8 +191,12 @@ class NeuralHeadModel(nn.Module):
             if self.regions is not None:
                 if rays is None:
                     raise ValueError("this model's expressions act in regions: pass the rays")
-                region = self.regions.pixel_map(rays[0], rays[1], low[0, -1], depth)
-                condition = condition[:, :, None, None] * region[None].to(low.dtype)
+                used = condition[0].nonzero()[:, 0]
+                if used.numel():  # (the neutral face: no modulation to place)
+                    region = self.regions.pixel_map(rays[0], rays[1], low[0, -1], depth, used)
+                    per_pixel = condition.new_zeros(1, condition.shape[1], *depth.shape)
+                    per_pixel[0, used] = condition[0, used, None, None] * region.to(low.dtype)
+                    condition = per_pixel
         high = self.superres_for(low.shape[-1])(low, condition)[0].permute(1, 2, 0)
         f = self.cfg.shading_features
         s = self.cfg.superres_factor

@@ -34,12 +34,14 @@ class ExpressionRegions(nn.Module):
             raise ValueError(f"expression regions: shape {tuple(volume.shape)}, the model has {tuple(self.volume.shape)}")
         self.volume = volume.clamp(0.0, 1.0)
 
-    def at_points(self, points):
-        """points (..., 3) in world space -> (E, ...) region values."""
+    def at_points(self, points, names=None):
+        """points (..., 3) in world space -> (E, ...) region values; `names`: the indices of
+        the names wanted (all when None) -> (len(names), ...)."""
         shape = points.shape[:-1]
-        grid = (points.reshape(1, -1, 1, 1, 3) / self.box).to(self.volume.dtype)
-        values = F.grid_sample(self.volume[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return values[0, :, :, 0, 0].reshape(self.volume.shape[0], *shape)
+        volume = self.volume if names is None else self.volume[names]
+        grid = (points.reshape(1, -1, 1, 1, 3) / self.box).to(volume.dtype)
+        values = F.grid_sample(volume[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return values[0, :, :, 0, 0].reshape(volume.shape[0], *shape)
 
     def plane_masks(self, plane_resolution: int, plane_box: float = SCENE_BOX):
         """(E, 3, 1, R, R): each region's shadow on the XY, XZ and ZY tri-planes (the most
@@ -64,10 +66,11 @@ class ExpressionRegions(nn.Module):
         masks = self.plane_masks(plane_resolution, plane_box)  # (E, 3, 1, R, R)
         return (used[:, :, None, None, None, None] * masks[None]).amax(1)
 
-    def pixel_map(self, origins, dirs, alpha, depth):
+    def pixel_map(self, origins, dirs, alpha, depth, names=None):
         """(E, H, W): each region's value at the surface every pixel of a marched G-buffer
-        shows (origins/dirs (H*W, 3), alpha and depth x alpha (H, W)). Empty pixels get 0."""
+        shows (origins/dirs (H*W, 3), alpha and depth x alpha (H, W)); `names` as in
+        at_points. Empty pixels get 0."""
         h, w = alpha.shape
         distance = (depth / alpha.clamp_min(1e-4)).reshape(-1, 1)
         points = origins + dirs * distance
-        return self.at_points(points).reshape(-1, h, w) * (alpha > 1e-3)
+        return self.at_points(points, names).reshape(-1, h, w) * (alpha > 1e-3)

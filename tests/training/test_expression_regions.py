@@ -157,3 +157,31 @@ def test_trainer_fills_a_new_models_regions_from_a_synth_dataset(tmp_path, tiny)
     (data / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="expression_regions needs"):
         Trainer(cfg, data, tmp_path / "run2")
+
+
+def test_engine_renders_a_model_with_regions_and_a_name_outside_its_region_changes_nothing(tiny):
+    """Through the whole renderer (planes, occupancy grid, march, super-resolution,
+    shading), exact and drag-blended: a name whose region the head does not reach leaves
+    the frame bit for bit as it was; a name whose region holds the head changes it."""
+    from core.engine import DRAG_STEPS, InferenceEngine
+    from core.expression import Expression
+    from core.state import RenderSettings
+
+    torch.manual_seed(0)
+    model = _trained_looking(NeuralHeadModel(ModelConfig(**dict(tiny, expression_regions=8))).eval())
+    volume = np.zeros((len(NAMES), 8, 8, 8), np.float32)
+    volume[NAMES.index("mouthSmileLeft")] = 1.0   # everywhere
+    model.regions.set_volume(volume)               # jawOpen: nowhere
+    engine = InferenceEngine(model, "cpu")
+    for quality in ("refined", "preview"):
+        state = engine.default_state(1).with_(render=RenderSettings(32, quality))
+        neutral = engine.render(state).frame.rgb
+        for name, value, changes in (("jawOpen", 1.0, False), ("jawOpen", 2.5 / DRAG_STEPS, False),
+                                     ("mouthSmileLeft", 1.0, True)):
+            values = np.zeros(len(NAMES))
+            values[NAMES.index(name)] = value
+            rgb = engine.render(state.with_(expression=Expression(NAMES, values))).frame.rgb
+            if changes:
+                assert float((rgb - neutral).abs().max()) > 1e-3
+            else:
+                torch.testing.assert_close(rgb, neutral, atol=0.0, rtol=0.0)
