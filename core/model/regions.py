@@ -27,6 +27,7 @@ class ExpressionRegions(nn.Module):
         super().__init__()
         self.box = float(box)
         self.register_buffer("volume", torch.ones(names, resolution, resolution, resolution))
+        self._masks = (None, None)  # (what they were made from, plane masks): made once, not per frame
 
     def set_volume(self, volume) -> None:
         volume = torch.as_tensor(volume, dtype=self.volume.dtype, device=self.volume.device)
@@ -49,6 +50,10 @@ class ExpressionRegions(nn.Module):
         plane acts along a whole line through the head, so a masked delta can still reach
         what lies in front of or behind its region on that line, but nothing beside it."""
         v = self.volume  # (E, z, y, x)
+        # a loaded or moved volume is another tensor or a newer version of it
+        made_from = (plane_resolution, plane_box, v.device, v.dtype, v.data_ptr(), v._version)
+        if self._masks[0] == made_from:
+            return self._masks[1]
         shadows = (v.amax(1), v.amax(2), v.amax(3).transpose(1, 2))  # [y, x], [z, x], [y, z]
         # the planes' texel centres, in the volume's [-1, 1] coordinates
         u = (torch.arange(plane_resolution, dtype=v.dtype, device=v.device) + 0.5) / plane_resolution * 2 - 1
@@ -57,13 +62,18 @@ class ExpressionRegions(nn.Module):
         grid = torch.stack([gx, gy], -1)[None].expand(v.shape[0], -1, -1, -1)
         masks = [F.grid_sample(s[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)
                  for s in shadows]
-        return torch.stack(masks, 1)  # (E, 3, 1, R, R)
+        masks = torch.stack(masks, 1)  # (E, 3, 1, R, R)
+        self._masks = (made_from, masks)
+        return masks
 
     def plane_gate(self, expression, plane_resolution: int, plane_box: float = SCENE_BOX):
         """(B, 3, 1, R, R): where the names in use (expression (B, E) not 0) have their
         regions, on each plane: the most of their plane masks."""
-        used = (expression != 0).to(self.volume.dtype)  # (B, E)
         masks = self.plane_masks(plane_resolution, plane_box)  # (E, 3, 1, R, R)
+        if expression.shape[0] == 1:  # one head (every render): the names in use only
+            used = expression[0].nonzero()[:, 0]
+            return masks[used].amax(0, keepdim=True) if used.numel() else masks.new_zeros(1, *masks.shape[1:])
+        used = (expression != 0).to(masks.dtype)  # (B, E)
         return (used[:, :, None, None, None, None] * masks[None]).amax(1)
 
     def pixel_map(self, origins, dirs, alpha, depth, names=None):

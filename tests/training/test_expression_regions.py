@@ -185,3 +185,18 @@ def test_engine_renders_a_model_with_regions_and_a_name_outside_its_region_chang
                 assert float((rgb - neutral).abs().max()) > 1e-3
             else:
                 torch.testing.assert_close(rgb, neutral, atol=0.0, rtol=0.0)
+
+
+def test_plane_masks_are_made_again_when_the_regions_change():
+    """They are kept between frames; a new volume (set, or loaded into the buffer) remakes them."""
+    from core.model.regions import ExpressionRegions
+
+    regions = ExpressionRegions(2, 4, 0.4)
+    first = regions.plane_masks(8)
+    assert regions.plane_masks(8) is first and float(first.min()) == 1.0
+    volume = np.zeros((2, 4, 4, 4), np.float32)
+    volume[0, 1:3, 1:3, 1:3] = 1.0
+    regions.set_volume(volume)
+    assert float(regions.plane_masks(8)[1].max()) == 0.0
+    regions.load_state_dict({"volume": torch.ones(2, 4, 4, 4)})
+    assert float(regions.plane_masks(8)[1].min()) == 1.0
