@@ -4,9 +4,11 @@ A head model learns every name's effect from images, and a weak name (eyeWide: a
 moves a few neural pixels) learns a faint change spread over the whole face as readily as
 the right one (head model v2.5: 60-70% of the model's eyeWide change lay outside the
 pixels the truth changed). A region per name, made from where the synthetic engine's own
-geometry moves (training/expression_regions.py), confines that name's learnable effect:
-its delta tri-planes are masked by the region's projection on each plane, and its
-modulation of the super-resolution acts only at pixels whose surface lies in the region.
+geometry moves (training/expression_regions.py), confines that name's learnable effect
+(core/model/head.py): its delta tri-planes are masked by the region's shadow on each
+plane, the generator's expression layers change the planes only in the shadows of the
+names in use, and its modulation of the super-resolution acts only at pixels whose
+surface lies in the region.
 
 The regions are a volume of E x G^3 values in [0, 1] over the cube [-box, box]^3 (voxel
 centres as grid_sample's align_corners=False); outside it a region keeps its edge value
@@ -23,6 +25,8 @@ from core.camera import SCENE_BOX
 
 
 class ExpressionRegions(nn.Module):
+    """The regions of a model's E expression names, as a buffer saved with its weights."""
+
     def __init__(self, names: int, resolution: int, box: float):
         super().__init__()
         self.box = float(box)
