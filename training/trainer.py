@@ -240,7 +240,9 @@ class Trainer:
         if cfg.init:
             self.init_report = _init_from(self.model, codes, self.data.identity_keys, _model_path(cfg.init),
                                           cfg.init_partial)
-        if self.model.regions is not None and bool((self.model.regions.volume == 1.0).all()):
+        resuming = resume and self.checkpoint_path.exists()
+        # (a resumed run's regions come with its checkpoint)
+        if self.model.regions is not None and not resuming and bool((self.model.regions.volume == 1.0).all()):
             self._fill_regions(data_dir)
         self.paired = cfg.weight_change > 0
         if self.paired and not self.data.groups:
@@ -295,7 +297,7 @@ class Trainer:
         self.step = 0
         self.stop_requested = False
         self.interval_alpha_error = None  # mean alpha error of the last checkpoint interval (collapse_guard)
-        if resume and self.checkpoint_path.exists():
+        if resuming:
             self._load()
 
     def _fill_regions(self, data_dir):

@@ -135,7 +135,7 @@ def test_engine_regions_hold_each_name_where_the_engine_moves_it():
     assert volume[NAMES.index("eyeBlinkLeft")].sum() < 0.2 * volume[NAMES.index("jawOpen")].sum()
 
 
-def test_trainer_fills_a_new_models_regions_from_a_synth_dataset(tmp_path, tiny):
+def test_trainer_fills_a_new_models_regions_from_a_synth_dataset(tmp_path, tiny, monkeypatch):
     from training.trainer import TrainConfig, Trainer
 
     data = tmp_path / "data"
@@ -151,6 +151,12 @@ def test_trainer_fills_a_new_models_regions_from_a_synth_dataset(tmp_path, tiny)
 
     saved, _ = load_checkpoint(tmp_path / "run" / "model.safetensors")
     torch.testing.assert_close(saved.regions.volume, volume)
+    # a resumed run takes them from its checkpoint instead of making them again
+    monkeypatch.setattr("training.expression_regions.engine_expression_regions",
+                        lambda *a, **k: pytest.fail("regions made again on resume"))
+    resumed = Trainer(cfg, data, tmp_path / "run", resume=True)
+    torch.testing.assert_close(resumed.model.regions.volume, volume)
+    monkeypatch.undo()
     # a dataset without the engine's head parameters (a person's own data) cannot make them
     meta = json.loads((data / "dataset.json").read_text())
     del meta["identity_parameters"]
