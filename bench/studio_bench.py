@@ -20,6 +20,7 @@ def run(seconds: float = 3.0) -> dict:
 
     from app.main_window import MainWindow
     from bench.cpu import thread_cpu_seconds
+    from bench.stall import StallWatcher
 
     _app = QApplication.instance() or QApplication([])   # kept alive for the run
     w = MainWindow(ask_to_restore=False)
@@ -28,6 +29,8 @@ def run(seconds: float = 3.0) -> dict:
     heart = QTimer()
     heart.timeout.connect(lambda: beats.append(time.perf_counter()))
     heart.start(5)
+    watcher = StallWatcher(beats)
+    watcher.__enter__()
 
     # the event loop runs as in the studio (exec): a polling processEvents loop keeps the
     # GUI thread busy and, on two cores, takes CPU from the render (measured on the Live
@@ -59,6 +62,7 @@ def run(seconds: float = 3.0) -> dict:
     for name, move in drags.items():
         settle()
         beats.clear()
+        beats_from = time.perf_counter()
         shown0 = w.frames_shown
         start = time.perf_counter()
         cpu0 = thread_cpu_seconds()
@@ -74,9 +78,12 @@ def run(seconds: float = 3.0) -> dict:
         gaps = [b - a for a, b in zip(beats, beats[1:])]
         results[name] = {"frames_per_second": fps, "refined_after_release_s": refined_after,
                          "longest_gui_stall_ms": 1e3 * max(gaps) if gaps else float("nan"),
+                         # the GUI thread's stacks in every gap of 50 ms or more
+                         "stalls": watcher.report(beats_from, time.perf_counter()),
                          "cpu_cores_used_by_thread": {k: round((v - cpu0.get(k, 0.0)) / elapsed, 3)
                                                       for k, v in sorted(cpu1.items(), key=lambda kv: -kv[1])
                                                       if v - cpu0.get(k, 0.0) > 0.005 * elapsed}}
+    watcher.__exit__(None, None, None)
     w.close()
     return results
 
@@ -95,6 +102,8 @@ def main(argv=None) -> int:
     for name, r in res.items():
         print(f"{name:<10} {r['frames_per_second']:>9.1f}   {r['refined_after_release_s']:>17.2f} s"
               f"   {r['longest_gui_stall_ms']:>14.0f} ms   cores: {r['cpu_cores_used_by_thread']}")
+        for stall in r["stalls"]:
+            print(f"   stall {stall['ms']:.0f} ms: " + "; ".join(f"{s['samples']}x {s['stack']}" for s in stall["stacks"]))
     if args.json:
         from core.fileio import atomic_write_text
 

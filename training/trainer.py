@@ -91,6 +91,9 @@ class TrainConfig:
     init: str = ""                    # start from this head model's weights (same architecture)
     model_from_init: bool = False     # the architecture is `init`'s, whatever `model` says (a fine-tune of
                                       # whichever model the user opened: the personal recipe)
+    init_fit_steps: int = 0           # identities `init` has no code for start from a code fitted on 3 of
+                                      # their views (the eval's fit, training/identity_fit.py) instead of
+                                      # the prior mean: a short fine-tune's code step cannot carry them there
     init_partial: bool = False        # init from a model of another architecture: take the tensors whose
                                       # name and shape match, build the rest fresh (listed in the log)
     tune: str = "all"                 # which weights train: all | pti (the layers photo fitting's pivotal
@@ -237,13 +240,16 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = NeuralHeadModel(self.model_cfg)
         codes = torch.randn(self.data.n_identities, self.model_cfg.latent_dim) * 0.1
+        resuming = resume and self.checkpoint_path.exists()
         if cfg.init:
             self.init_report = _init_from(self.model, codes, self.data.identity_keys, _model_path(cfg.init),
                                           cfg.init_partial)
-        resuming = resume and self.checkpoint_path.exists()
         # (a resumed run's regions come with its checkpoint)
         if self.model.regions is not None and not resuming and bool((self.model.regions.volume == 1.0).all()):
             self._fill_regions(data_dir)
+        # (a resumed run's codes come with its checkpoint)
+        if cfg.init and cfg.init_fit_steps > 0 and not resuming:
+            self._fit_new_codes(codes, self.init_report["codes_missing"], cfg.init_fit_steps)
         self.paired = cfg.weight_change > 0
         if self.paired and not self.data.groups:
             raise ValueError(f"{data_dir}: weight_change needs a dataset with view groups "
@@ -299,6 +305,24 @@ class Trainer:
         self.interval_alpha_error = None  # mean alpha error of the last checkpoint interval (collapse_guard)
         if resuming:
             self._load()
+
+    def _fit_new_codes(self, codes, missing, steps):
+        """Codes for the identities the init model did not know: each fitted on 3 of its
+        views (different views, not expression variants of one) with the network frozen."""
+        from training.identity_fit import IdentityFitConfig, fit_identity_code
+
+        start = time.perf_counter()
+        for n, i in enumerate(missing):
+            views, groups = [], set()
+            for sample in self.data.samples:
+                if sample.identity == i and (sample.group is None or sample.group not in groups):
+                    views.append(sample)
+                    groups.add(sample.group)
+            views = views[::max(len(views) // 3, 1)][:3]
+            code, _ = fit_identity_code(self.model, views, self.data.targets, IdentityFitConfig(steps=steps))
+            codes[i] = torch.as_tensor(code, dtype=codes.dtype)
+            print(f"fitted a code for new identity {self.data.identity_keys[i]} ({n + 1}/{len(missing)}, "
+                  f"{time.perf_counter() - start:.0f} s)", flush=True)
 
     def _fill_regions(self, data_dir):
         """A model with expression regions that has none yet (a new model, or one grown from
@@ -656,15 +680,17 @@ def _init_from(model, codes, identity_keys, path, partial: bool) -> dict:
     fresh = sorted(set(target) - set(taken))
     model.load_state_dict({**target, **taken})
     known = dict(zip(provenance.get("identity_ids") or [], provenance.get("identity_codes") or []))
-    matched = 0
+    matched, missing = 0, []
     for i, key in enumerate(identity_keys):
         if key in known and len(known[key]) == codes.shape[1]:
             codes[i] = torch.as_tensor(known[key], dtype=codes.dtype)
             matched += 1
-        elif init_model.prior_mean.shape[0] == codes.shape[1]:
+            continue
+        missing.append(i)
+        if init_model.prior_mean.shape[0] == codes.shape[1]:
             # a person the model has not seen starts at its identity prior's mean
             codes[i] = init_model.prior_mean.to(codes.dtype)
-    report = {"tensors_taken": len(taken), "tensors_fresh": fresh, "codes_taken": matched}
+    report = {"tensors_taken": len(taken), "tensors_fresh": fresh, "codes_taken": matched, "codes_missing": missing}
     print(f"init from {path}: {len(taken)} tensors taken, {len(fresh)} new"
           f"{' (' + ', '.join(fresh[:6]) + (', ...' if len(fresh) > 6 else '') + ')' if fresh else ''}; "
           f"{matched} of {len(identity_keys)} identity codes taken")

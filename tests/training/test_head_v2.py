@@ -437,3 +437,33 @@ def test_model_from_init_fine_tunes_whichever_architecture_it_is_given(paired, t
     assert t.train_step()["rgb"] > 0
     with pytest.raises(ValueError, match="no `init`"):
         Trainer(TrainConfig(**dict(base, init=""), model_from_init=True), paired, tmp_path / "none")
+
+
+def test_new_identities_of_a_fine_tune_start_from_a_fitted_code(paired, tmp_path, tiny, capsys):
+    """A fine-tune on a dataset with heads its init model never saw: with init_fit_steps
+    each new head starts from a code fitted on its views (the prior mean otherwise), the
+    known heads keep theirs, and a resumed run does not fit again."""
+    from core.checkpoint import load_checkpoint
+
+    base = dict(steps=1, batch=1, neural_resolution=4, sampler="band", band_samples=8, checkpoint_every=1,
+                log_every=0, sample_every=0, model=tiny)
+    Trainer(TrainConfig(**base), paired, tmp_path / "first").run(progress=False)
+    init = tmp_path / "first" / "model.safetensors"
+    _, provenance = load_checkpoint(init)
+    more = tmp_path / "more"
+    assert main(["synth", "--identities", "3", "--views-per-identity", "2", "--expression-variants", "3",
+                 "--res", "32", "--passes", "--background", "plain", "--seed", "3", "--out", str(more)]) == 0
+    plain = Trainer(TrainConfig(**base, init=str(init)), more, tmp_path / "plain")
+    fitted = Trainer(TrainConfig(**base, init=str(init), init_fit_steps=4), more, tmp_path / "fitted")
+    assert plain.init_report["codes_taken"] == 2 and plain.init_report["codes_missing"] == [2]
+    mean = plain.model.prior_mean
+    torch.testing.assert_close(plain.codes[2].detach(), mean)
+    assert float((fitted.codes[2].detach() - mean).abs().max()) > 1e-3
+    for i in (0, 1):
+        known = torch.as_tensor(provenance["identity_codes"][i], dtype=torch.float32)
+        torch.testing.assert_close(fitted.codes[i].detach(), known)
+    fitted.run(progress=False)
+    resumed = Trainer(TrainConfig(**base, init=str(init), init_fit_steps=4), more, tmp_path / "fitted",
+                      resume=True)
+    torch.testing.assert_close(resumed.codes.detach(), fitted.codes.detach())
+    assert "fitted a code" not in capsys.readouterr().out.split("init from")[-1]

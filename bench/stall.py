@@ -1,0 +1,62 @@
+"""Where the GUI thread is when it stalls: a watcher thread looks at the heartbeat the
+benchmark's GUI-thread timer keeps, and while it is late takes the GUI thread's Python
+stack, so a long gap comes with what the GUI thread was doing in it.
+
+A stall spent in C code that holds the GIL shows no stack (the watcher cannot run until
+it ends); one spent in Python, or in C that lets the GIL go, does.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+
+
+class StallWatcher:
+    def __init__(self, beats: list, late_s: float = 0.04, poll_s: float = 0.005, depth: int = 10):
+        self.beats, self.late_s, self.poll_s, self.depth = beats, late_s, poll_s, depth
+        self.main_id = threading.main_thread().ident
+        self.stalls: list[dict] = []   # {"start", "stacks": {stack text: samples}}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stall-watcher", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self):
+        current = None
+        while not self._stop.wait(self.poll_s):
+            last = self.beats[-1] if self.beats else None
+            if last is None or time.perf_counter() - last < self.late_s:
+                current = None
+                continue
+            if current is None or current["start"] != last:
+                current = {"start": last, "stacks": {}}
+                self.stalls.append(current)
+            frame = sys._current_frames().get(self.main_id)
+            if frame is not None:
+                text = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
+                                   for f in reversed(traceback.extract_stack(frame, limit=self.depth)))
+                current["stacks"][text] = current["stacks"].get(text, 0) + 1
+
+    def report(self, gaps_from: float, gaps_to: float, min_ms: float = 50.0) -> list[dict]:
+        """Stalls that began between `gaps_from` and `gaps_to` and lasted at least `min_ms`, each with
+        its length (from the beats) and the GUI thread's stacks seen in it, most seen first."""
+        beats = list(self.beats)
+        out = []
+        for stall in self.stalls:
+            if not gaps_from <= stall["start"] < gaps_to:
+                continue
+            later = [b for b in beats if b > stall["start"]]
+            end = later[0] if later else time.perf_counter()
+            ms = 1e3 * (end - stall["start"])
+            if ms >= min_ms:
+                stacks = sorted(stall["stacks"].items(), key=lambda kv: -kv[1])
+                out.append({"ms": round(ms, 1), "stacks": [{"samples": n, "stack": s} for s, n in stacks[:3]]})
+        return out
