@@ -27,9 +27,6 @@ class IdentityFitConfig:
     coarse_samples: int = 24
     importance_samples: int = 24
     prior_weight: float = 1e-3   # keeps the code near the prior's mass
-    # "latent": the code moves freely; "prior": code = mean + basis @ z, so it stays in the
-    # span of the training codes (the prior's PCA basis), z under a unit-Gaussian penalty
-    space: str = "latent"
     seed: int = 0
 
 
@@ -41,18 +38,8 @@ def fit_identity_code(model, samples, targets_for,
         raise ValueError("identity fit: no views to fit")
     mean = model.prior_mean.detach().clone()
     generator = torch.Generator(device=mean.device).manual_seed(cfg.seed)
-    if cfg.space not in ("latent", "prior"):
-        raise ValueError(f"identity fit: space must be latent or prior, not {cfg.space!r}")
-    basis = model.prior_basis.detach().clone()
-    free = torch.nn.Parameter(torch.zeros(basis.shape[1], device=mean.device, dtype=mean.dtype)) \
-        if cfg.space == "prior" else torch.nn.Parameter(mean.clone())
-    opt = torch.optim.Adam([free], lr=cfg.lr)
-
-    def current():
-        return mean + basis @ free if cfg.space == "prior" else free
-
-    def prior_term():
-        return free.pow(2).sum() if cfg.space == "prior" else (free - mean).pow(2).sum()
+    code = torch.nn.Parameter(mean.clone())
+    opt = torch.optim.Adam([code], lr=cfg.lr)
     plan = SamplingPlan(naive=True, coarse=cfg.coarse_samples, importance=cfg.importance_samples, jitter=True)
     weights = LossWeights()
     needs_grad = [p.requires_grad for p in model.parameters()]
@@ -62,11 +49,10 @@ def fit_identity_code(model, samples, targets_for,
     try:
         for step in range(cfg.steps):
             sample = samples[step % len(samples)]
-            code = current()
             rendered = render_sample(model, code, sample, cfg.neural_resolution, plan, generator)
             target = {k: v.to(mean.device) for k, v in targets_for(sample, rendered[0].alpha.shape[0]).items()}
             terms = reconstruction_terms(rendered, target, weights)
-            loss = sum(terms.values()) + cfg.prior_weight * prior_term()
+            loss = sum(terms.values()) + cfg.prior_weight * (code - mean).pow(2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -74,4 +60,4 @@ def fit_identity_code(model, samples, targets_for,
     finally:
         for p, flag in zip(model.parameters(), needs_grad):
             p.requires_grad_(flag)
-    return current().detach().cpu().numpy().astype(np.float64), losses
+    return code.detach().cpu().numpy().astype(np.float64), losses
