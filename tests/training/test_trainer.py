@@ -144,6 +144,34 @@ def test_monitor_writes_scalars_and_sample_grids(dataset, tmp_path):
     assert events.Tags()["images"] == ["samples"]
 
 
+def test_identity_fit_weighs_the_face_regions(dataset, tiny_config):
+    """The fit's extra loss over the eyes, brows and mouth: with a region mask in the
+    targets the first step's loss grows with region_weight by exactly that term, and
+    without one (a person's own photos) the weight changes nothing."""
+    from core.model.config import ModelConfig
+    from core.model.head import NeuralHeadModel
+    from training.identity_fit import IdentityFitConfig, fit_identity_code
+
+    torch.manual_seed(0)
+    model = NeuralHeadModel(ModelConfig(**dict(tiny_config.to_json(), density_bias=1.0)))
+    ds = HeadDataset(dataset, 16, model.cfg.expression_names)
+
+    def first_loss(weight, with_region):
+        def targets(sample, size):
+            t = ds.targets(sample, size)
+            if with_region:
+                t["region"] = torch.ones(size, size)
+            else:
+                t.pop("region", None)
+            return t
+        cfg = IdentityFitConfig(steps=1, neural_resolution=8, coarse_samples=8, importance_samples=8,
+                                region_weight=weight)
+        return fit_identity_code(model, ds.samples[:1], targets, cfg)[1][0]
+
+    assert first_loss(5.0, True) > first_loss(0.0, True) + 1e-4
+    assert first_loss(5.0, False) == pytest.approx(first_loss(0.0, False), abs=1e-7)
+
+
 def test_identity_fit_recovers_a_head_the_model_can_render(dataset, tiny_config):
     """Targets rendered by the model itself with a hidden code: fitting from the prior
     mean on three views brings their loss down and a fourth, unfitted view closer too."""
