@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from core.lighting import SphericalHarmonicsLighting
 from core.state import OrbitPose
 
 
@@ -47,6 +48,7 @@ class _MeshView(QWidget):
                     ctx = (moderngl.create_standalone_context(backend=backend) if backend
                            else moderngl.create_standalone_context())
                     self.renderer = MeshRenderer(ctx)
+                    self._warm_up(self.renderer)
                     break
                 except Exception as e:  # noqa: BLE001 - no such backend here: try the next
                     errors.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -54,6 +56,23 @@ class _MeshView(QWidget):
                 self.unavailable = "no OpenGL context for the viewport: " + "; ".join(errors)
                 self.owner.status.setText(self.unavailable)
         return self.renderer is not None
+
+    @staticmethod
+    def _warm_up(r):
+        """Draw a triangle once in every mode into a small framebuffer of the viewport's
+        kind: Mesa compiles a shader's code at its first draw (llvmpipe: 40-80 ms on this
+        2-core machine with an empty shader cache), so the first mesh would otherwise stall
+        the GUI thread in the middle of the user's first drag."""
+        fbo = r.ctx.simple_framebuffer((16, 16), components=4)
+        try:
+            fbo.use()
+            r.set_mesh(np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]], np.float32), np.array([[0, 1, 2]], np.int32))
+            for mode in r.MODES:
+                r.draw(OrbitPose().to_camera(), SphericalHarmonicsLighting.ambient(), mode)
+            fbo.read(components=3)
+        finally:
+            r.release_mesh()
+            fbo.release()
 
     def _take_mesh(self, mesh):
         self._pending_mesh = mesh

@@ -4,13 +4,18 @@ stack, so a long gap comes with what the GUI thread was doing in it.
 
 A stall spent in C code that holds the GIL shows no stack (the watcher cannot run until
 it ends); one spent in Python, or in C that lets the GIL go, does.
+
+The stack is read with faulthandler, which writes it out without taking a reference to
+any frame: a frame held by this thread would keep the GUI thread's locals (a QPainter in
+a paintEvent) alive past their function and let them be destroyed here, off the GUI
+thread (a first version that held frames crashed the studio that way).
 """
 from __future__ import annotations
 
-import sys
+import faulthandler
+import tempfile
 import threading
 import time
-import traceback
 
 
 class StallWatcher:
@@ -39,11 +44,30 @@ class StallWatcher:
             if current is None or current["start"] != last:
                 current = {"start": last, "stacks": {}}
                 self.stalls.append(current)
-            frame = sys._current_frames().get(self.main_id)
-            if frame is not None:
-                text = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
-                                   for f in reversed(traceback.extract_stack(frame, limit=self.depth)))
+            text = self._main_stack()
+            if text:
                 current["stacks"][text] = current["stacks"].get(text, 0) + 1
+
+    def _main_stack(self) -> str:
+        """The GUI thread's innermost frames as 'file:line function <- ...'."""
+        with tempfile.TemporaryFile("w+") as f:
+            faulthandler.dump_traceback(f, all_threads=True)
+            f.seek(0)
+            dump = f.read()
+        tag = f"0x{self.main_id:016x}"
+        for block in dump.split("\n\n"):
+            lines = block.strip().splitlines()
+            if lines and tag in lines[0]:
+                frames = []
+                for line in lines[1:1 + self.depth]:
+                    # '  File "/x/y/z.py", line 12 in name'
+                    line = line.strip()
+                    if line.startswith("File "):
+                        path, _, rest = line[6:].partition('", line ')
+                        number, _, name = rest.partition(" in ")
+                        frames.append(f"{path.rsplit('/', 1)[-1]}:{number} {name}")
+                return " <- ".join(frames)
+        return ""
 
     def report(self, gaps_from: float, gaps_to: float, min_ms: float = 50.0) -> list[dict]:
         """Stalls that began between `gaps_from` and `gaps_to` and lasted at least `min_ms`, each with

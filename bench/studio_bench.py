@@ -14,7 +14,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def run(seconds: float = 3.0) -> dict:
+def run(seconds: float = 3.0, stall_stacks: bool = False) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -29,8 +29,11 @@ def run(seconds: float = 3.0) -> dict:
     heart = QTimer()
     heart.timeout.connect(lambda: beats.append(time.perf_counter()))
     heart.start(5)
-    watcher = StallWatcher(beats)
-    watcher.__enter__()
+    # the watcher wakes every 5 ms and takes the GIL: it runs only when asked, so the
+    # figures of a plain run are the studio's alone
+    watcher = StallWatcher(beats) if stall_stacks else None
+    if watcher:
+        watcher.__enter__()
 
     # the event loop runs as in the studio (exec): a polling processEvents loop keeps the
     # GUI thread busy and, on two cores, takes CPU from the render (measured on the Live
@@ -79,11 +82,12 @@ def run(seconds: float = 3.0) -> dict:
         results[name] = {"frames_per_second": fps, "refined_after_release_s": refined_after,
                          "longest_gui_stall_ms": 1e3 * max(gaps) if gaps else float("nan"),
                          # the GUI thread's stacks in every gap of 50 ms or more
-                         "stalls": watcher.report(beats_from, time.perf_counter()),
+                         "stalls": watcher.report(beats_from, time.perf_counter()) if watcher else [],
                          "cpu_cores_used_by_thread": {k: round((v - cpu0.get(k, 0.0)) / elapsed, 3)
                                                       for k, v in sorted(cpu1.items(), key=lambda kv: -kv[1])
                                                       if v - cpu0.get(k, 0.0) > 0.005 * elapsed}}
-    watcher.__exit__(None, None, None)
+    if watcher:
+        watcher.__exit__(None, None, None)
     w.close()
     return results
 
@@ -92,11 +96,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json")
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--stall-stacks", action="store_true",
+                    help="name the GUI thread's Python stack in every stall of 50 ms or more (costs frames)")
     args = ap.parse_args(argv)
     from bench.engine_bench import device_name
     import torch
 
-    res = run(args.seconds)
+    res = run(args.seconds, args.stall_stacks)
     print(f"device: {device_name(torch.device('cpu'))}")
     print("drag        frames/s   refined after release   longest GUI stall")
     for name, r in res.items():
