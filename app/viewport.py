@@ -48,13 +48,14 @@ class _MeshView(QWidget):
                     ctx = (moderngl.create_standalone_context(backend=backend) if backend
                            else moderngl.create_standalone_context())
                     self.renderer = MeshRenderer(ctx)
-                    self._warm_up(self.renderer)
                     break
                 except Exception as e:  # noqa: BLE001 - no such backend here: try the next
                     errors.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
             else:
                 self.unavailable = "no OpenGL context for the viewport: " + "; ".join(errors)
                 self.owner.status.setText(self.unavailable)
+            if self.renderer is not None:
+                self._warm_up(self.renderer)
         return self.renderer is not None
 
     @staticmethod
