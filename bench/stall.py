@@ -26,13 +26,19 @@ class StallWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="stall-watcher", daemon=True)
 
-    def __enter__(self):
+    def start(self):
         self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self):
+        self.start()
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        self.stop()
 
     def _watch(self):
         current = None
